@@ -209,8 +209,20 @@ def test_loads_through_the_causal_lm_backend(tiny: tuple[Case, fondasi.Model]) -
 
 def test_capabilities_follow_the_chat_template(tiny: tuple[Case, fondasi.Model]) -> None:
     case, model = tiny
-    expected = {Capability.GENERATE} | ({Capability.CHAT} if case.tokenizer == CHAT else set())
+    expected = {Capability.GENERATE, Capability.SCORE}
+    expected |= {Capability.CHAT} if case.tokenizer == CHAT else set()
     assert model.capabilities == expected
+
+
+def test_scores_rank_the_greedy_answer_first(tiny: tuple[Case, fondasi.Model]) -> None:
+    """What greedy decoding picks is what scoring finds most likely."""
+    _, model = tiny
+    prompt = "one two three"
+    greedy = model.generate(prompt, max_tokens=3).text
+    assert greedy
+    scores = model.score(prompt, [greedy, greedy[::-1] + "x", " zzz"])
+    assert scores[0] == max(scores)
+    assert all(score < 0 for score in scores)
 
 
 def test_greedy_generation_keeps_to_max_tokens(tiny: tuple[Case, fondasi.Model]) -> None:

@@ -76,7 +76,7 @@ def test_sampling_is_repeatable_with_a_seed(smol: Any) -> None:
 
 
 def test_a_model_exposes_only_its_capabilities(smol: Any, minilm: Any) -> None:
-    assert smol.capabilities == {Capability.GENERATE, Capability.CHAT}
+    assert smol.capabilities == {Capability.GENERATE, Capability.CHAT, Capability.SCORE}
     assert minilm.capabilities == {Capability.EMBED, Capability.CLASSIFY}
     with pytest.raises(CapabilityError, match="cannot embed; it can: chat, generate"):
         smol.embed(["x"])
@@ -307,7 +307,7 @@ def test_truncated_safetensors_give_one_clear_error(
 
 def test_gemma_continues_indonesian_text(shared_settings: Settings) -> None:
     gemma = fondasi.model("gemma-3-270m", shared_settings)
-    assert gemma.capabilities == {Capability.GENERATE}  # a base model: no chat template
+    assert gemma.capabilities == {Capability.GENERATE, Capability.SCORE}  # base: no chat template
     text = gemma.generate("Ibu kota Indonesia adalah", max_tokens=20).text
     words = set(text.lower().replace(".", " ").replace(",", " ").split())
     assert words & {"yang", "dan", "di", "ini", "adalah", "kota"}, text

@@ -113,6 +113,7 @@ def test_a_failing_nvidia_smi_means_no_gpu(tmp_path: Path, monkeypatch: pytest.M
 def test_public_surface_is_pinned() -> None:
     assert sorted(fondasi.__all__) == sorted(
         [
+            "Answer",
             "BadInputError",
             "Capability",
             "CapabilityError",
@@ -128,14 +129,19 @@ def test_public_surface_is_pinned() -> None:
             "MissingExtraError",
             "Model",
             "ModelCard",
+            "OutputParseError",
             "PrivateRoute",
+            "Prompt",
+            "PromptError",
             "Ranking",
             "Recommendation",
+            "Rendered",
             "Requirements",
             "Settings",
             "Task",
             "UnknownModelError",
             "__version__",
+            "ask",
             "card",
             "load_catalog",
             "model",

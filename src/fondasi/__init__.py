@@ -1,7 +1,9 @@
 """fondasi: a local-first workbench for pre-trained models.
 
 Know the models (``load_catalog``), choose one (``recommend``), use it
-(``model(id).generate(...)``, ``.embed(...)``), and — as the other layers land —
+(``model(id).generate(...)``, ``.embed(...)``), prompt it zero-shot or few-shot
+(``Prompt.load(name).render(...)``, ``ask(model, template, ...)``), and — as the other
+layers land —
 adapt, measure, guard and serve it.
 """
 
@@ -17,6 +19,11 @@ from fondasi.errors import (
     UnknownModelError,
 )
 from fondasi.handle import CapabilityError, Model
+from fondasi.prompting import Answer, ask
+from fondasi.prompts.parse import OutputParseError
+from fondasi.prompts.render import Rendered
+from fondasi.prompts.sandbox import PromptError
+from fondasi.prompts.template import PromptTemplate as Prompt
 from fondasi.recommend import Ranking, Recommendation, Requirements, rank
 from fondasi.router import Fallback, PrivateRoute
 from fondasi.settings import Settings
@@ -26,6 +33,7 @@ from fondasi.types import Completion, GenerateOptions, Message
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
     "BadInputError",
     "Capability",
     "CapabilityError",
@@ -41,14 +49,19 @@ __all__ = [
     "MissingExtraError",
     "Model",
     "ModelCard",
+    "OutputParseError",
     "PrivateRoute",
+    "Prompt",
+    "PromptError",
     "Ranking",
     "Recommendation",
+    "Rendered",
     "Requirements",
     "Settings",
     "Task",
     "UnknownModelError",
     "__version__",
+    "ask",
     "card",
     "load_catalog",
     "model",

@@ -23,15 +23,26 @@ from fondasi.backends.base import (
     MaskFiller,
     ModelSpec,
     Purpose,
+    Scorer,
     TextGenerator,
     VisionLanguageModel,
 )
+from fondasi.backends.classify import label_texts
 from fondasi.backends.registry import Registry
 from fondasi.backends.remote import Resilient, RetryPolicy
 from fondasi.backends.resolve import resolve
 from fondasi.catalog.loader import Catalog
 from fondasi.costs import call_cost
 from fondasi.errors import BadInputError, FondasiError
+from fondasi.prompts.classify import (
+    PromptClassifier,
+    as_examples,
+    by_generation,
+    by_logprob,
+    by_prototypes,
+)
+from fondasi.prompts.render import Budget, Rendered
+from fondasi.prompts.template import PromptTemplate
 from fondasi.settings import Settings
 from fondasi.types import Chunk, Completion, GenerateOptions, ImageOptions, Label, Message, Role
 
@@ -40,6 +51,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 MAX_TEXTS = 100_000
+# English-first: the small bundled models follow English instructions best.
+DEFAULT_CLASSIFY_TEMPLATE = "classify-en"
+PromptInput = str | Sequence[Message | dict[str, str]] | Rendered
 
 
 class CapabilityError(BadInputError):
@@ -59,12 +73,18 @@ class Model:
     """A loaded model. Methods it lacks raise ``CapabilityError`` naming what it can do."""
 
     def __init__(
-        self, spec: ModelSpec, backend: Backend, backend_name: str, usd_per_hour: float = 0.0
+        self,
+        spec: ModelSpec,
+        backend: Backend,
+        backend_name: str,
+        usd_per_hour: float = 0.0,
+        settings: Settings | None = None,
     ) -> None:
         self.spec = spec
         self.backend = backend
         self.backend_name = backend_name
         self.usd_per_hour = usd_per_hour
+        self.settings = settings
 
     @property
     def remote(self) -> bool:
@@ -87,11 +107,23 @@ class Model:
 
     def _need(self, capability: Capability) -> Backend:
         if capability not in self.capabilities:
-            can = ", ".join(sorted(c.value for c in self.capabilities)) or "nothing"
-            raise CapabilityError(f"{self.id} cannot {capability.value}; it can: {can}")
+            raise CapabilityError(f"{self.id} cannot {capability.value}; it can: {self._can()}")
         return self.backend
 
-    def _prompt(self, prompt: str | Sequence[Message | dict[str, str]], system: str | None) -> Any:
+    def _can(self) -> str:
+        return ", ".join(sorted(c.value for c in self.capabilities)) or "nothing"
+
+    @property
+    def context_length(self) -> int | None:
+        """Most tokens the model reads at once, where known."""
+        length = getattr(self.backend, "context_length", None) or (
+            self.spec.card.context_length if self.spec.card else None
+        )
+        return int(length) if length else None
+
+    def _prompt(self, prompt: PromptInput, system: str | None) -> Any:
+        if isinstance(prompt, Rendered):
+            prompt = prompt.prompt(self.can(Capability.CHAT))
         if isinstance(prompt, str):
             if not prompt.strip():
                 raise BadInputError("the prompt is empty")
@@ -109,7 +141,7 @@ class Model:
 
     def stream(
         self,
-        prompt: str | Sequence[Message | dict[str, str]],
+        prompt: PromptInput,
         *,
         system: str | None = None,
         images: Any = None,
@@ -131,7 +163,7 @@ class Model:
 
     def generate(
         self,
-        prompt: str | Sequence[Message | dict[str, str]],
+        prompt: PromptInput,
         *,
         system: str | None = None,
         images: Any = None,
@@ -165,6 +197,13 @@ class Model:
             ),
         )
 
+    def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
+        """Log-probability of each continuation after ``prompt`` (local language models)."""
+        scorer = cast(Scorer, self._need(Capability.SCORE))
+        if isinstance(continuations, str) or not continuations:
+            raise BadInputError("give a list of continuations to score")
+        return scorer.score(self._prompt(prompt, None), list(continuations))
+
     def embed(self, texts: str | Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Normalised float32 vectors, one row per text (``purpose``: query or passage)."""
         embedder = cast(Embedder, self._need(Capability.EMBED))
@@ -176,19 +215,84 @@ class Model:
         return embedder.embed(batch, purpose)
 
     def classify(
-        self, texts: str | Sequence[str], labels: Sequence[str] | Mapping[str, str] | None = None
+        self,
+        texts: str | Sequence[str],
+        labels: Sequence[str] | Mapping[str, str] | None = None,
+        *,
+        shots: Sequence[Mapping[str, str]] | None = None,
+        template: str | PromptTemplate | None = None,
+        k: int | None = None,
+        select: str | None = None,
+        calibrate: bool = True,
     ) -> Any:
         """Ranked labels per text (a single text gives a single ranking).
 
         Embedding models classify zero-shot against ``labels`` (names, or a mapping of
-        name -> description); classifiers with their own labels may be restricted by them.
+        name -> description), or against class prototypes of labelled ``shots``
+        (``{"text", "label"}`` rows). Classifiers with their own labels may be restricted
+        by them. Language models classify through a label template (default
+        ``classify-en``): local ones by each label's log-probability, hosted ones by
+        reading their answer; ``shots`` then become few-shot examples (``k`` of them,
+        chosen by ``select``).
         """
-        classifier = cast(Classifier, self._need(Capability.CLASSIFY))
         batch = [texts] if isinstance(texts, str) else list(texts)
         if not batch or any(not isinstance(text, str) or not text.strip() for text in batch):
             raise BadInputError("every text to classify must be a non-empty string")
-        ranked: list[list[Label]] = classifier.classify(batch, labels)
+        if shots is None and template is None and self.can(Capability.CLASSIFY):
+            own = cast(Classifier, self.backend)
+            ranked: list[list[Label]] = own.classify(batch, labels)
+        elif self.can(Capability.EMBED) and template is None:
+            names = label_texts(labels)[0] if labels is not None else []
+            examples = as_examples(shots or [], names)
+            ranked = by_prototypes(
+                cast(Embedder, self.backend), batch, examples, labels or _labels_of(examples)
+            )
+        elif self.can(Capability.GENERATE):
+            ranked = self._classify_by_prompt(batch, labels, shots, template, k, select, calibrate)
+        else:
+            raise CapabilityError(f"{self.id} cannot classify text; it can: {self._can()}")
         return ranked[0] if isinstance(texts, str) else ranked
+
+    def _classify_by_prompt(
+        self,
+        texts: list[str],
+        labels: Sequence[str] | Mapping[str, str] | None,
+        shots: Sequence[Mapping[str, str]] | None,
+        template: str | PromptTemplate | None,
+        k: int | None,
+        select: str | None,
+        calibrate: bool,
+    ) -> list[list[Label]]:
+        home = self.settings.home if self.settings else None
+        chosen = template if isinstance(template, PromptTemplate) else None
+        chosen = chosen or PromptTemplate.load(str(template or DEFAULT_CLASSIFY_TEMPLATE), home)
+        names = list(labels) if labels is not None else chosen.label_names
+        examples = as_examples(shots, names) if shots is not None else None
+        knn = (select or chosen.fewshot.select) == "knn"
+        embedder = embedder_for(self.settings) if knn else None
+        classifier = PromptClassifier(
+            chosen,
+            names,
+            examples=examples,
+            shots=k,
+            select=select,
+            embed=embedder,
+            budget=self.budget(reserve=32),
+            chat=self.can(Capability.CHAT),
+        )
+        if self.can(Capability.SCORE):
+            return by_logprob(cast(Scorer, self.backend), classifier, texts, calibrate)
+        return by_generation(
+            lambda rendered: self.generate(rendered, max_tokens=16).text, classifier, texts
+        )
+
+    def budget(self, reserve: int) -> Budget | None:
+        """The room a prompt has in this model's context, leaving ``reserve`` for the answer."""
+        length = self.context_length
+        counter = getattr(self.backend, "count_tokens", None)
+        if not length or counter is None:
+            return None
+        return Budget(counter, max(length - reserve, 1))
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[Label]:
         """Words for the one mask token in ``text`` (``[MASK]`` or ``<mask>``), best first."""
@@ -267,4 +371,18 @@ def load(ref: str, settings: Settings | None = None, catalog: Catalog | None = N
     if endpoint:
         # Every hosted API gets the same retries and circuit breaker, whatever its adapter.
         backend = Resilient(backend, endpoint, RetryPolicy(max_retries=settings.retries))
-    return Model(spec, backend, factory.name, settings.hardware_usd_per_hour)
+    return Model(spec, backend, factory.name, settings.hardware_usd_per_hour, settings)
+
+
+def embedder_for(settings: Settings | None) -> Any:
+    """The settings' embedding model's ``embed``, for k-NN example selection."""
+    settings = settings or Settings.load()
+    return load(settings.embedding_model, settings).embed
+
+
+def _labels_of(examples: Sequence[Mapping[str, str]]) -> list[str]:
+    """The labels the examples use, in order of first appearance."""
+    names = list(dict.fromkeys(example["output"] for example in examples))
+    if len(names) < 2:
+        raise BadInputError("give labels, or shots covering at least two labels")
+    return names

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fondasi.backends.remote import ProviderError
 from fondasi.errors import BadInputError, FondasiError
+from fondasi.prompts.render import Rendered
 from fondasi.types import Chunk, Completion
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ class Fallback:
 def _text_of(prompt: Any) -> str:
     if isinstance(prompt, str):
         return prompt
+    if isinstance(prompt, Rendered):
+        return prompt.text
     return "\n".join(
         str(m["content"] if isinstance(m, dict) else getattr(m, "content", "")) for m in prompt
     )

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         default=None, ge=1, description="CPU threads for local inference; default: all cores."
     )
+    embedding_model: str = Field(
+        default="multilingual-e5-small",
+        description="Embedding model for k-NN few-shot selection and similarity work.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -134,6 +138,11 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The default log store: a SQLite file in the home folder."""
         return f"sqlite:///{self.home / 'fondasi.db'}"
+
+    @property
+    def prompt_dir(self) -> Path:
+        """Where users keep their own prompt templates."""
+        return self.home / "prompts"
 
     def card_dirs(self) -> list[Path]:
         """Every folder user cards are read from."""

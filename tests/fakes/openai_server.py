@@ -3,7 +3,8 @@
 The model name picks the behaviour: ``flaky-429`` answers 429 (Retry-After: 0) twice and
 then succeeds, ``always-500`` fails, ``stall`` answers after 3 s, ``reset`` breaks the
 stream off after two chunks, ``garbage`` sends an event that is not JSON, ``no-usage``
-omits usage, ``missing`` does not exist. Anything else answers ``Echo: <last message>``.
+omits usage, ``missing`` does not exist, ``json-repair`` answers sloppy JSON until it is
+corrected. Anything else answers ``Echo: <last message>``.
 """
 
 from __future__ import annotations
@@ -66,10 +67,14 @@ def build_app(state: FakeState) -> FastAPI:
             return _error(500, "The server had an error", "server_error")
         if model == "stall":
             await asyncio.sleep(3)
-        said = _said(body["messages"][-1]["content"])
-        words = ("Echo: " + said).split(" ")
+        said = "Echo: " + _said(body["messages"][-1]["content"])
+        if model == "json-repair":
+            # Sloppy JSON first; valid JSON once it has been told (a turn after its answer).
+            repaired = any(m["role"] == "assistant" for m in body["messages"])
+            said = '{"answer": "ok"}' if repaired else "Sure! {answer: ok}"
+        words = said.split(" ")
         words = words[: body.get("max_tokens") or len(words)]
-        finish = "length" if len(words) < len(("Echo: " + said).split(" ")) else "stop"
+        finish = "length" if len(words) < len(said.split(" ")) else "stop"
         if not body.get("stream"):
             return JSONResponse(_completion(model, " ".join(words), finish))
         return StreamingResponse(_events(model, words, finish), media_type="text/event-stream")

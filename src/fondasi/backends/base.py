@@ -7,6 +7,7 @@
      +-- ImageClassifier    classify_images(images, labels) -> ranked labels per image
      +-- ImageEmbedder      embed_images(images) -> float32 array
      +-- ImageGenerator     generate_images(prompt, options) -> PIL images
+ +-- Scorer             score(prompt, continuations) -> log-probability of each
 
 A ``BackendFactory`` says which specs it can load (``claims``) and loads them; factories
 register through the ``fondasi.backends`` entry-point group, built-ins included.
@@ -45,6 +46,7 @@ class Capability(StrEnum):
     IMAGE_CLASSIFY = "image-classify"  # image to ranked labels
     IMAGE_EMBED = "image-embed"  # image to a vector (in a space shared with text, for CLIP)
     IMAGE_GENERATE = "image-generate"  # text to image
+    SCORE = "score"  # log-probability of given continuations (local language models)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,17 @@ class ImageGenerator(Backend, Protocol):
         self, prompt: str, options: ImageOptions, on_step: Callable[[int, int], None] | None = None
     ) -> list[Any]:
         """PIL images; ``on_step(done, total)`` is called after each denoising step."""
+
+
+@runtime_checkable
+class Scorer(Backend, Protocol):
+    """Reads how likely a continuation is after a prompt."""
+
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[float]:
+        """Summed natural-log probability of each continuation's tokens after ``prompt``."""
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The exact text the model reads for ``prompt`` (its chat template applied)."""
 
 
 class BackendFactory(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
@@ -38,7 +38,7 @@ class CausalLM:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
-        caps = {Capability.GENERATE}
+        caps = {Capability.GENERATE, Capability.SCORE}
         if getattr(tokenizer, "chat_template", None):
             caps.add(Capability.CHAT)
         self.capabilities = frozenset(caps)
@@ -63,6 +63,60 @@ class CausalLM:
                 return_dict=True,
             )
         return {key: encoded[key] for key in MODEL_INPUTS if key in encoded}
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The exact text the model reads: the chat template applied to messages."""
+        if isinstance(prompt, str):
+            return prompt
+        if Capability.CHAT not in self.capabilities:
+            raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
+        text: str = self.tokenizer.apply_chat_template(
+            [_as_dict(message) for message in prompt], add_generation_prompt=True, tokenize=False
+        )
+        return text
+
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[float]:
+        """Summed log-probability of each continuation's tokens after the prompt.
+
+        The prompt runs once and its key/value cache is shared by every continuation;
+        the continuations then run side by side, right-padded so positions are unchanged.
+        """
+        import torch
+
+        prefix = self._encode(prompt)["input_ids"]
+        tails = [
+            self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations
+        ]
+        if not tails or any(not tail for tail in tails):
+            raise BadInputError("every continuation to score must be non-empty text")
+        longest = max(len(tail) for tail in tails)
+        if self.context_length and prefix.shape[1] + longest > self.context_length:
+            raise BadInputError(
+                f"prompt and answer take {prefix.shape[1] + longest} tokens; {self.name} "
+                f"reads at most {self.context_length}"
+            )
+        ids = torch.zeros((len(tails), longest), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, tail in enumerate(tails):
+            ids[row, : len(tail)] = torch.tensor(tail)
+            mask[row, : len(tail)] = 1
+        with torch.inference_mode():
+            head = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+            cache = head.past_key_values
+            cache.batch_repeat_interleave(len(tails))
+            seen = torch.ones((len(tails), prefix.shape[1]), dtype=torch.long)
+            rest = self.model(
+                input_ids=ids,
+                attention_mask=torch.cat([seen, mask], dim=1),
+                past_key_values=cache,
+                use_cache=False,
+            )
+        # The prompt's last logit predicts each tail's first token; the tail's own logits
+        # predict its next tokens.
+        first = head.logits[0, -1].float().expand(len(tails), -1).unsqueeze(1)
+        logits = torch.cat([first, rest.logits[:, :-1].float()], dim=1)
+        picked = torch.log_softmax(logits, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        return [float(value) for value in (picked * mask).sum(dim=1)]
 
     def _answer_start(self, prompt_tokens: int) -> int:
         """Where the answer begins in the ids ``generate`` returns (after the prompt)."""

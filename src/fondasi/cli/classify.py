@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
-from fondasi.cli._render import console, esc, print_json
+from fondasi.cli._render import console, errors, esc, print_json
 from fondasi.cli.run import load_model
 from fondasi.errors import BadInputError
 
@@ -37,13 +39,40 @@ def classify(
     describe: list[str] = typer.Option(
         [], "--describe", help="LABEL=DESCRIPTION to compare against (repeatable)."
     ),
+    shots: Path | None = typer.Option(
+        None, "--shots", help='JSONL of labelled examples ({"text", "label"}) for few-shot.'
+    ),
+    template: str | None = typer.Option(
+        None, "--template", help="Label template for language models (default classify-en)."
+    ),
+    k: int | None = typer.Option(None, "--k", min=0, help="Examples per prompt (language models)."),
+    select: str | None = typer.Option(None, "--select", help="fixed, random, balanced or knn."),
+    no_calibrate: bool = typer.Option(
+        False, "--no-calibrate", help="Skip contextual calibration of label log-probabilities."
+    ),
     top: int = typer.Option(3, "--top", min=1, help="Labels to show per text."),
     as_json: bool = typer.Option(False, "--json", help="Print all labels and scores as JSON."),
 ) -> None:
-    """Classify texts: the model's own labels, or zero-shot against --labels."""
+    """Classify texts: the model's own labels, zero-shot against --labels, or few-shot.
+
+    Embedding models compare with label descriptions (or class centres of --shots);
+    language models score each label's log-probability after a prompt template.
+    """
+    from fondasi.data import read_jsonl
+
     wanted = parse_labels(labels, describe)
+    examples = read_jsonl(shots) if shots else None
     model = load_model(ctx, model_id)
-    results = model.classify(list(texts), wanted)
+    with errors.status("Classifying …", spinner="dots"):
+        results = model.classify(
+            list(texts),
+            wanted,
+            shots=examples,
+            template=template,
+            k=k,
+            select=select,
+            calibrate=not no_calibrate,
+        )
     if as_json:
         print_json(
             [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -39,7 +40,9 @@ def load_generator(ctx: typer.Context, model_id: str, fallbacks: list[str]):  # 
 def run(
     ctx: typer.Context,
     model_id: str = typer.Argument(..., help="Catalog id or hf:/path, gguf:/file.gguf."),
-    prompt: str = typer.Argument(..., help="The prompt; '-' reads it from standard input."),
+    prompt: str | None = typer.Argument(
+        None, help="The prompt; '-' reads it from standard input. Not with --template."
+    ),
     system: str | None = typer.Option(None, "--system", help="System prompt (chat models)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Most new tokens."),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy."),
@@ -52,10 +55,24 @@ def run(
     confidential: bool = typer.Option(
         False, "--confidential", help="Never send this prompt off the machine."
     ),
+    template: str | None = typer.Option(
+        None, "--template", help="Prompt template name or .yaml path (see `fondasi prompt`)."
+    ),
+    var: list[str] = typer.Option([], "--var", help="Template variable NAME=VALUE (repeatable)."),
+    shots: int | None = typer.Option(None, "--shots", min=0, help="Few-shot examples to show."),
+    select: str | None = typer.Option(None, "--select", help="fixed, random, balanced or knn."),
     no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer at the end."),
     as_json: bool = typer.Option(False, "--json", help="Print the completion as JSON."),
 ) -> None:
-    """Generate text from a prompt, streamed to the terminal as it is produced."""
+    """Generate text from a prompt, streamed to the terminal as it is produced.
+
+    With --template the prompt is a template rendered with --var values (zero-shot, or
+    few-shot with --shots); label and JSON answers are read and checked.
+    """
+    if template is None and prompt is None:
+        raise BadInputError("give a prompt, or --template NAME with --var input=...")
+    if template is not None and prompt is not None:
+        raise BadInputError("give either a prompt or --template, not both")
     if prompt == "-":
         prompt = sys.stdin.read()
     options = {
@@ -77,6 +94,13 @@ def run(
                 f"--confidential: {model_id} is a hosted API; use a local model, or set "
                 "private_model in config.toml to route confidential prompts to one"
             )
+    if template is not None:
+        from fondasi.cli.prompt import parse_vars
+
+        answer_template(model, template, parse_vars(var), shots, select, options, as_json)
+        if explain and hasattr(model, "explain"):
+            errors.print(f"[dim]route: {esc(model.explain())}[/]")
+        return
     if as_json or no_stream:
         completion = model.generate(prompt, system=system, images=images, **options)
         if as_json:
@@ -92,6 +116,47 @@ def run(
     sys.stdout.write("\n")
     if explain and hasattr(model, "explain"):
         errors.print(f"[dim]route: {esc(model.explain())}[/]")
+
+
+def answer_template(
+    model: Any,
+    template: str,
+    values: dict[str, str],
+    shots: int | None,
+    select: str | None,
+    options: dict[str, Any],
+    as_json: bool,
+) -> None:
+    """Render, generate and read the answer; print the text and what was read from it."""
+    from fondasi.prompting import ask
+    from fondasi.types import GenerateOptions
+
+    if options.get("confidential"):
+        model = model._local()  # a private route's local model: nothing leaves the machine
+    generation = GenerateOptions(**{k: v for k, v in options.items() if k != "confidential"})
+    with errors.status("Thinking …", spinner="dots"):
+        answer = ask(model, template, values, shots=shots, select=select, options=generation)
+    if as_json:
+        print_json(
+            {
+                "template": answer.rendered.template.name,
+                "value": answer.value,
+                "error": answer.error,
+                "repaired": answer.repaired,
+                "examples": len(answer.rendered.examples),
+                "completion": answer.completion.model_dump(mode="json"),
+            }
+        )
+        return
+    sys.stdout.write(answer.text.strip() + "\n")
+    output = answer.rendered.template.output.format
+    if answer.error:
+        errors.print(f"[yellow]could not read the answer as {output}: {esc(answer.error)}[/]")
+    elif output == "label":
+        read = answer.value if answer.value is not None else "none of the labels"
+        errors.print(f"[dim]label: {esc(str(read))}[/]")
+    elif output == "json" and answer.repaired:
+        errors.print("[dim]JSON repaired in a second turn[/]")
 
 
 def chat(

@@ -1,0 +1,147 @@
+"""Ask a model through a template and read its answer: label, JSON (one repair) or text.
+
+answer = fondasi.ask(model, "sentiment-id", input="Pelayanannya lambat", shots=3)
+answer.value      # "negatif"
+answer.completion # the text, usage, cost
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fondasi.backends.base import Capability
+from fondasi.prompts.parse import OutputParseError, repair_message
+from fondasi.prompts.render import Rendered, render
+from fondasi.prompts.template import PromptTemplate
+from fondasi.types import Completion, GenerateOptions, Message, Role
+
+if TYPE_CHECKING:
+    from fondasi.handle import Model
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A model's answer to a template, read as the template's output format."""
+
+    value: Any  # the label, the validated JSON, or the text; None if it could not be read
+    completion: Completion  # the last call (the repair, if there was one)
+    rendered: Rendered
+    repaired: bool = False  # a second turn was needed to get valid JSON
+    error: str | None = None  # why the answer could not be read, if it could not
+
+    @property
+    def text(self) -> str:
+        """The model's raw answer."""
+        return self.completion.text
+
+
+def primary(model: Any) -> Model | None:
+    """The model a route tries first (loading it), whose chat form and context decide."""
+    from fondasi.errors import BadInputError
+    from fondasi.handle import Model
+    from fondasi.router import Fallback, PrivateRoute
+
+    if isinstance(model, PrivateRoute):
+        return primary(model.public)
+    if isinstance(model, Fallback):
+        try:
+            return model._model(model.chain[0])
+        except BadInputError:  # the chain will fall through; render for a chat model
+            return None
+    return model if isinstance(model, Model) else None
+
+
+def prepare(
+    model: Any,
+    template: str | PromptTemplate,
+    variables: Mapping[str, Any],
+    *,
+    shots: int | None = None,
+    select: str | None = None,
+    seed: int | None = None,
+    examples: Sequence[Mapping[str, str]] | None = None,
+    labels: Sequence[str] | None = None,
+    max_tokens: int = 256,
+) -> Rendered:
+    """Render ``template`` for ``model``: its chat form, within its context."""
+    from fondasi.handle import embedder_for
+
+    first = primary(model)
+    settings = first.settings if first else None
+    chosen = (
+        template
+        if isinstance(template, PromptTemplate)
+        else PromptTemplate.load(template, settings.home if settings else None)
+    )
+    needs_knn = (select or chosen.fewshot.select) == "knn" and (shots is None or shots > 0)
+    return render(
+        chosen,
+        variables,
+        shots=shots,
+        select=select,
+        seed=seed,
+        examples=examples,
+        labels=labels,
+        embed=embedder_for(settings) if needs_knn else None,
+        budget=first.budget(reserve=max_tokens) if first else None,
+        chat=first.can(Capability.CHAT) if first else True,
+    )
+
+
+def ask(
+    model: Any,
+    template: str | PromptTemplate | Rendered,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    shots: int | None = None,
+    select: str | None = None,
+    seed: int | None = None,
+    examples: Sequence[Mapping[str, str]] | None = None,
+    labels: Sequence[str] | None = None,
+    options: GenerateOptions | None = None,
+    **values: Any,
+) -> Answer:
+    """Render, generate and read the answer; bad JSON gets one repair turn.
+
+    ``model`` is a ``fondasi.model(...)``: a model, a fallback chain or a private route.
+    """
+    opts = options or GenerateOptions()
+    rendered = (
+        template
+        if isinstance(template, Rendered)
+        else prepare(
+            model,
+            template,
+            {**(variables or {}), **values},
+            shots=shots,
+            select=select,
+            seed=seed,
+            examples=examples,
+            labels=labels,
+            max_tokens=opts.max_tokens,
+        )
+    )
+    completion = model.generate(rendered, options=opts)
+    try:
+        return Answer(rendered.parse(completion.text), completion, rendered)
+    except OutputParseError as problem:
+        schema = rendered.template.output.json_schema
+        follow_up = repair_message(problem, schema, rendered.template.language)
+        first = primary(model)
+        chat = first.can(Capability.CHAT) if first else True
+        prompt: str | list[Message] = (
+            [
+                *rendered.messages,
+                Message(role=Role.ASSISTANT, content=completion.text),
+                Message(role=Role.USER, content=follow_up),
+            ]
+            if chat
+            else f"{rendered.text} {completion.text}\n\n{follow_up}\n"
+        )
+        repaired = model.generate(prompt, options=opts)
+        try:
+            return Answer(rendered.parse(repaired.text), repaired, rendered, repaired=True)
+        except OutputParseError as second:
+            return Answer(None, repaired, rendered, repaired=True, error=str(second))
