@@ -12,7 +12,7 @@ EXTRAS := local,models,cloud,serve,tune,diffusion,guard,dev
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test check lint format bench bench-client clean
+.PHONY: demo test check lint format bench bench-prompts bench-client clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ demo: $(STAMP)
 	$(VENV)/bin/fondasi run smollm2-135m-instruct "What is the capital of France?" --max-tokens 20
 	$(VENV)/bin/fondasi classify multilingual-e5-small "Pelayanannya lambat dan kasar" "Produknya bagus, saya puas" --labels negatif,positif --describe "negatif=ulasan negatif, kecewa" --describe "positif=ulasan positif, puas"
 	$(VENV)/bin/fondasi embed multilingual-e5-small "Saya suka belajar tentang AI" "I like learning about AI" "Resep nasi goreng kampung"
+	$(VENV)/bin/fondasi prompt render translate-id-en-fewshot --var input="Saya suka belajar tentang AI"
+	$(VENV)/bin/fondasi run gemma-3-270m --template translate-id-en-fewshot --var input="Saya suka belajar tentang AI" --stop $$'\n'
+	$(VENV)/bin/fondasi classify gemma-3-270m "Pengirimannya cepat, barangnya mantap!" "Barangnya rusak, penjual tidak membalas" --labels positif,negatif --template sentiment-id
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -48,6 +51,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/cold_start.py
+
+bench-prompts: $(STAMP)
+	$(PY) bench/prompt_classify.py
 
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed

@@ -127,3 +127,11 @@ def e5(shared_settings: Any) -> Any:
     import fondasi
 
     return fondasi.model("multilingual-e5-small", shared_settings)
+
+
+@pytest.fixture(scope="session")
+def gemma(shared_settings: Any) -> Any:
+    """Gemma 3 270M (a base model that reads Indonesian) from its pip package."""
+    import fondasi
+
+    return fondasi.model("gemma-3-270m", shared_settings)

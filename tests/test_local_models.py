@@ -305,8 +305,7 @@ def test_truncated_safetensors_give_one_clear_error(
         fondasi.model(f"hf:{folder}", shared_settings)
 
 
-def test_gemma_continues_indonesian_text(shared_settings: Settings) -> None:
-    gemma = fondasi.model("gemma-3-270m", shared_settings)
+def test_gemma_continues_indonesian_text(gemma: fondasi.Model) -> None:
     assert gemma.capabilities == {Capability.GENERATE, Capability.SCORE}  # base: no chat template
     text = gemma.generate("Ibu kota Indonesia adalah", max_tokens=20).text
     words = set(text.lower().replace(".", " ").replace(",", " ").split())

@@ -103,6 +103,9 @@ def test_shots_zero_is_zero_shot_and_labels_can_be_replaced() -> None:
         user("Label the review: pos or neg or mixed.\n\nReview: meh\nLabel:"),
     )
     assert rendered.parse("Label: MIXED.") == "mixed"
+    # Examples of labels left out of the set are not shown.
+    only = tiny().render(input="meh", shots=4, labels=["good", "neutral"])
+    assert [example["output"] for example in only.examples] == ["good", "good"]
 
 
 def test_random_selection_is_repeatable_with_a_seed() -> None:

@@ -101,11 +101,14 @@ def ask(
     examples: Sequence[Mapping[str, str]] | None = None,
     labels: Sequence[str] | None = None,
     options: GenerateOptions | None = None,
+    schema: Any = None,
     **values: Any,
 ) -> Answer:
     """Render, generate and read the answer; bad JSON gets one repair turn.
 
     ``model`` is a ``fondasi.model(...)``: a model, a fallback chain or a private route.
+    ``schema`` (a pydantic model class or a JSON Schema) reads the answer as that JSON; a
+    class gives an instance of it.
     """
     opts = options or GenerateOptions()
     rendered = (
@@ -125,10 +128,10 @@ def ask(
     )
     completion = model.generate(rendered, options=opts)
     try:
-        return Answer(rendered.parse(completion.text), completion, rendered)
+        return Answer(rendered.parse(completion.text, schema), completion, rendered)
     except OutputParseError as problem:
-        schema = rendered.template.output.json_schema
-        follow_up = repair_message(problem, schema, rendered.template.language)
+        wanted = schema if schema is not None else rendered.template.output.json_schema
+        follow_up = repair_message(problem, wanted, rendered.template.language)
         first = primary(model)
         chat = first.can(Capability.CHAT) if first else True
         prompt: str | list[Message] = (
@@ -142,6 +145,7 @@ def ask(
         )
         repaired = model.generate(prompt, options=opts)
         try:
-            return Answer(rendered.parse(repaired.text), repaired, rendered, repaired=True)
+            value = rendered.parse(repaired.text, schema)
+            return Answer(value, repaired, rendered, repaired=True)
         except OutputParseError as second:
             return Answer(None, repaired, rendered, repaired=True, error=str(second))

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fondasi.prompts.parse import parse_json, parse_label
+from fondasi.prompts.parse import Schema, parse_json, parse_label
 from fondasi.prompts.template import PromptTemplate
 
 
-def read_answer(template: PromptTemplate, answer: str, labels: Sequence[str] = ()) -> Any:
+def read_answer(
+    template: PromptTemplate, answer: str, labels: Sequence[str] = (), schema: Schema = None
+) -> Any:
     """A label of ``labels`` (None if none matched), a validated JSON value, or the text.
 
-    JSON that cannot be read raises ``OutputParseError``, which ``fondasi.prompting``
-    answers with one repair turn.
+    ``schema`` (a pydantic model class or JSON Schema) overrides the template's and makes
+    the answer JSON. JSON that cannot be read raises ``OutputParseError``, which
+    ``fondasi.prompting`` answers with one repair turn.
     """
     output = template.output
     if output.format == "label":
@@ -22,6 +25,6 @@ def read_answer(template: PromptTemplate, answer: str, labels: Sequence[str] = (
         return parse_label(
             answer, {name: specs[name].synonyms if name in specs else [] for name in names}
         )
-    if output.format == "json":
-        return parse_json(answer, output.json_schema)
+    if output.format == "json" or schema is not None:
+        return parse_json(answer, schema if schema is not None else output.json_schema)
     return answer.strip()

@@ -43,11 +43,14 @@ class Rendered:
         """Messages for a chat model, text for a base model."""
         return list(self.messages) if chat else self.text
 
-    def parse(self, answer: str) -> Any:
-        """The answer read as the template's output format (label, JSON or text)."""
+    def parse(self, answer: str, schema: Any = None) -> Any:
+        """The answer read as the template's output format (label, JSON or text).
+
+        ``schema``, a pydantic model class or JSON Schema, reads it as that JSON instead.
+        """
         from fondasi.prompts.answers import read_answer
 
-        return read_answer(self.template, answer, self.labels)
+        return read_answer(self.template, answer, self.labels, schema)
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,6 @@ class Budget:
 
 def check_variables(template: PromptTemplate, variables: Mapping[str, Any]) -> dict[str, str]:
     """The caller's variables as strings; a missing or unknown one is a clear error."""
-    missing = [name for name in template.variables if name not in variables]
-    if missing:
-        raise PromptError(
-            f"{template.name}: missing variable {missing[0]!r}; "
-            f"it needs: {', '.join(template.variables)}"
-        )
     unknown = [name for name in variables if name not in template.variables]
     if unknown:
         close = get_close_matches(unknown[0], template.variables, n=1)
@@ -83,6 +80,12 @@ def check_variables(template: PromptTemplate, variables: Mapping[str, Any]) -> d
             else f"; it takes: {', '.join(template.variables)}"
         )
         raise PromptError(f"{template.name}: unknown variable {unknown[0]!r}{hint}")
+    missing = [name for name in template.variables if name not in variables]
+    if missing:
+        raise PromptError(
+            f"{template.name}: missing variable {missing[0]!r}; "
+            f"it needs: {', '.join(template.variables)}"
+        )
     values: dict[str, str] = {}
     for name, value in variables.items():
         if not isinstance(value, str | int | float):
@@ -151,6 +154,10 @@ def render(
     """Choose examples for this input, render, and drop examples that do not fit."""
     values = check_variables(template, variables)
     pool = template.shots(examples)
+    if labels is not None and template.output.format == "label":
+        # Asked for a subset of the labels: examples of the others would teach them.
+        field = template.fewshot.label_field
+        pool = [example for example in pool if example.get(field) in set(labels)]
     wanted = shots if shots is not None else template.fewshot.k
     if wanted is not None and wanted < 0:
         raise PromptError("shots must be 0 or more")
