@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from fondasi.providers import ProviderConfig
     from fondasi.settings import Settings
 
 
@@ -262,6 +263,18 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
     return frozenset({Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT})
 
 
+def client_for(provider: ProviderConfig, name: str) -> Any:
+    """An SDK client with the provider's URL, key and timeout; retries are fondasi's."""
+    openai = require("openai", "openai", "OpenAI and OpenAI-compatible servers")
+    key = provider.require_key(name)
+    return openai.OpenAI(
+        api_key=key.get_secret_value() if key else "not-needed",
+        base_url=provider.url(),
+        timeout=provider.timeout_s,
+        max_retries=0,
+    )
+
+
 class OpenAIFactory:
     """Builds clients for providers whose adapter is ``openai``."""
 
@@ -274,16 +287,9 @@ class OpenAIFactory:
 
     def load(self, spec: ModelSpec, settings: Settings) -> OpenAIModel | OpenAIImages:
         """A client with the provider's URL and key; retries are fondasi's, not the SDK's."""
-        openai = require("openai", "openai", "OpenAI and OpenAI-compatible servers")
         name = spec.extra["provider"]
         provider = settings.provider(name)
-        key = provider.require_key(name)
-        client = openai.OpenAI(
-            api_key=key.get_secret_value() if key else "not-needed",
-            base_url=provider.url(),
-            timeout=provider.timeout_s,
-            max_retries=0,
-        )
+        client = client_for(provider, name)
         capabilities = capabilities_for(spec)
         if capabilities == {Capability.IMAGE_GENERATE}:
             return OpenAIImages(client, spec.extra["model"], name, list(provider.key_env))

@@ -1,9 +1,9 @@
 """Turn what a user typed — a catalog id or an ad-hoc id — into a ``ModelSpec``.
 
 Ad-hoc ids name weights directly: ``hf:/path/to/folder``, ``gguf:/path/to/file.gguf``,
-``onnx:/path/to/model.onnx``. Catalog ids use the first way the card offers that works
-here: a pip package that carries the weights, then a Hugging Face repo already in the
-local Hugging Face cache.
+``onnx:/path/to/model.onnx``, ``tuned:/path/to/out`` (made by ``fondasi tune``).
+Catalog ids use the first way the card offers that works here: a pip package that
+carries the weights, then a Hugging Face repo already in the local Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fondasi.catalog.schema import ModelCard
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
 
-PREFIXES = ("hf:", "gguf:", "onnx:")
+PREFIXES = ("hf:", "gguf:", "onnx:", "tuned:")
 
 
 class NotRunnableHereError(BadInputError):
@@ -90,6 +90,10 @@ def _ad_hoc(ref: str) -> ModelSpec:
         if path.is_dir() or path.suffix != ".gguf":
             raise BadInputError(f"{ref!r}: expected a .gguf file")
         return ModelSpec(id=ref, card=None, path=path, format="gguf")
+    if scheme == "tuned":
+        if not (path / "fondasi-tune.json").is_file():
+            raise BadInputError(f"{ref!r}: {path} is not a folder made by `fondasi tune`")
+        return ModelSpec(id=ref, card=None, path=path, format="tuned")
     if scheme == "onnx":
         onnx = path / "model.onnx" if path.is_dir() else path
         return ModelSpec(id=ref, card=None, path=onnx, format="onnx")

@@ -11,7 +11,18 @@ from pathlib import Path
 import typer
 
 from fondasi import __version__
-from fondasi.cli import classify, doctor, embed, image, imagine, models, prompt, recommend, run
+from fondasi.cli import (
+    classify,
+    doctor,
+    embed,
+    image,
+    imagine,
+    models,
+    prompt,
+    recommend,
+    run,
+    tune,
+)
 from fondasi.cli._render import errors, esc
 from fondasi.errors import FondasiError
 from fondasi.settings import Settings
@@ -48,6 +59,7 @@ def root(
 
 app.add_typer(models.app, name="models")
 app.add_typer(prompt.app, name="prompt")
+app.add_typer(tune.app, name="tune")
 app.command("recommend")(recommend.recommend)
 app.command("doctor")(doctor.doctor)
 app.command("run")(run.run)

@@ -1,0 +1,156 @@
+"""``fondasi tune``: fine-tune a local model (full, LoRA, IA3, prompt tuning), merge adapters.
+
+``fondasi tune BASE --data FILE ...`` runs a job; ``fondasi tune merge DIR`` and
+``fondasi tune methods`` are subcommands beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from fondasi.cli._render import console, count, errors, esc, print_json
+from fondasi.errors import BadInputError
+from fondasi.settings import Settings
+
+
+class RunByDefault(TyperGroup):
+    """``fondasi tune BASE ...`` means ``fondasi tune run BASE ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in {"-h", "--help"}:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=RunByDefault,
+    help="Fine-tune models: full, LoRA, IA3, prompt tuning (`fondasi tune BASE --data FILE`).",
+    no_args_is_help=True,
+)
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    base: str = typer.Argument(..., help="Base model: catalog id or hf:/gguf: path."),
+    data: Path = typer.Option(..., "--data", help="Training data: JSONL, CSV, Parquet, folder."),
+    out: Path = typer.Option(..., "--out", help="Folder for checkpoints and the tuned model."),
+    eval_data: Path | None = typer.Option(None, "--eval-data", help="Dev data (else split)."),
+    task: str | None = typer.Option(None, "--task", help="classification or causal-lm."),
+    method: str = typer.Option("lora", "--method", help="full, lora, ia3 or prompt-tuning."),
+    r: int = typer.Option(16, "--r", help="LoRA rank."),
+    alpha: int = typer.Option(32, "--alpha", help="LoRA alpha."),
+    dropout: float = typer.Option(0.05, "--dropout", help="LoRA dropout."),
+    target_modules: str | None = typer.Option(
+        None, "--target-modules", help="Comma-separated layers, e.g. q_proj,v_proj."
+    ),
+    virtual_tokens: int = typer.Option(20, "--virtual-tokens", help="Prompt-tuning tokens."),
+    epochs: float | None = typer.Option(None, "--epochs", help="Default: the method's."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate; default: the method's."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Examples per step."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    max_length: int = typer.Option(256, "--max-length", help="Tokens per example."),
+    seed: int = typer.Option(42, "--seed", help="Seed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Fine-tune BASE on --data; the result loads as `tuned:OUT`."""
+    from pydantic import ValidationError
+
+    from fondasi.cli._render import validation_message
+    from fondasi.tune.local import tune
+    from fondasi.tune.options import TuneOptions
+
+    settings: Settings = ctx.obj
+    try:
+        options = TuneOptions(
+            base=base,
+            data=data,
+            eval_data=eval_data,
+            out=out,
+            task=task,
+            method=method,
+            r=r,
+            alpha=alpha,
+            dropout=dropout,
+            target_modules=[t.strip() for t in target_modules.split(",") if t.strip()]
+            if target_modules
+            else None,
+            virtual_tokens=virtual_tokens,
+            epochs=epochs,
+            learning_rate=lr,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            max_length=max_length,
+            seed=seed,
+            resume=resume,
+        )
+    except ValidationError as exc:
+        raise validation_message(exc, {"learning_rate": "--lr", "task": "--task"}) from None
+    errors.print(f"[dim]Tuning {esc(base)} with {esc(method)} on {esc(str(data))} …[/]")
+    result = tune(options, settings)
+    if as_json:
+        print_json({**result.__dict__, "out": str(result.out)})
+        return
+    show_result(result)
+
+
+def show_result(result: Any) -> None:
+    """The run's numbers in one table, with the classical baseline beside them."""
+    table = Table(title=f"tuned:{esc(str(result.out))}", title_justify="left", pad_edge=False)
+    table.add_column("", style="dim")
+    table.add_column("")
+    table.add_row("base", esc(result.base))
+    table.add_row("method", result.method)
+    table.add_row(
+        "trainable",
+        f"{count(result.trainable)} of {count(result.total)} ({result.trainable_share:.2%})",
+    )
+    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row("peak RAM", f"{result.peak_ram_mb:.0f} MB")
+    for key, value in result.metrics.items():
+        table.add_row(f"dev {key}", f"{value:.4f}")
+    if result.baseline:
+        for key, value in result.baseline.items():
+            table.add_row(f"TF-IDF + LR {key}", f"{value:.4f}")
+    console.print(table)
+    accuracy, classical = result.metrics.get("accuracy"), (result.baseline or {}).get("accuracy")
+    if accuracy is not None and classical is not None and classical > accuracy:
+        console.print(
+            f"[yellow]The classical baseline wins on this data ({classical:.3f} > "
+            f"{accuracy:.3f}): more epochs, another method, or just use it.[/]"
+        )
+
+
+@app.command("methods")
+def methods() -> None:
+    """The tuning methods and their defaults."""
+    from fondasi.tune.methods import METHODS
+
+    table = Table(title="Tuning methods", title_justify="left", pad_edge=False)
+    for column in ("method", "default lr", "default epochs", "what it trains"):
+        table.add_column(column)
+    for item in METHODS.values():
+        table.add_row(item.name, f"{item.learning_rate:g}", f"{item.epochs:g}", item.summary)
+    console.print(table)
+
+
+@app.command("merge")
+def merge(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="An adapter made by `fondasi tune`."),
+    out: Path = typer.Option(..., "--out", help="Folder for the merged model."),
+) -> None:
+    """Merge a LoRA/IA3 adapter into its base: one model, no adapter at load time."""
+    from fondasi.tune.merge import merge_adapter
+
+    settings: Settings = ctx.obj
+    if out.exists() and any(out.iterdir()):
+        raise BadInputError(f"--out {out} is not empty")
+    merged = merge_adapter(folder, out, settings)
+    console.print(f"merged into {esc(str(merged))}; load it as tuned:{esc(str(merged))}")

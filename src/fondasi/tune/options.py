@@ -1,0 +1,38 @@
+"""Everything a local tuning run takes, typed and closed; unset values use the method's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["classification", "causal-lm"]
+
+
+class TuneOptions(BaseModel):
+    """A local fine-tuning run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str = Field(description="Base model: catalog id or hf:/gguf: path.")
+    data: Path = Field(description="Training data: JSONL, CSV, Parquet or a datasets folder.")
+    eval_data: Path | None = Field(default=None, description="Dev data; else split from data.")
+    out: Path = Field(description="Folder for checkpoints and the tuned model.")
+    task: Task | None = Field(default=None, description="Detected from the data when not given.")
+    method: str = Field(default="lora", description="full, lora, ia3 or prompt-tuning.")
+    r: int = Field(default=16, ge=1, le=1024, description="LoRA rank.")
+    alpha: int = Field(default=32, ge=1, description="LoRA scaling (lora_alpha).")
+    dropout: float = Field(default=0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] | None = Field(
+        default=None, description="Layers to adapt; default: peft's choice per architecture."
+    )
+    virtual_tokens: int = Field(default=20, ge=1, le=512, description="Prompt-tuning tokens.")
+    epochs: float | None = Field(default=None, gt=0, le=1000, description="Passes over data.")
+    learning_rate: float | None = Field(default=None, gt=0, lt=1, description="Peak step size.")
+    batch_size: int = Field(default=16, ge=1, le=4096, description="Examples per step.")
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
+    max_length: int = Field(default=256, ge=8, le=32768, description="Tokens per example.")
+    dev_fraction: float = Field(default=0.1, gt=0, lt=0.5, description="Dev split share.")
+    seed: int = Field(default=42, description="Seed for the split, init and shuffling.")
+    resume: bool = Field(default=False, description="Continue from the last checkpoint in out.")
