@@ -228,7 +228,7 @@ def main() -> None:
     rows = ", ".join(f"{d.name} {len(d.rows)} rows" for d in datasets)
     threads = args.threads or os.cpu_count()
     table = Table(
-        title=f"Sentiment classification ({rows}), {threads} threads, "
+        title=f"Sentiment classification ({rows}), {threads} thread{'s' * (threads != 1)}, "
         f"load avg {os.getloadavg()[0]:.2f}"
     )
     for column in ("approach", "model", "dataset"):

@@ -7,6 +7,7 @@ The folder holds ``fondasi-tune.json`` (base id, task, method, labels); an adapt
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from fondasi.settings import Settings
 
 META = "fondasi-tune.json"
+# peft calls a transformers method that transformers has since renamed: a warning users
+# can do nothing about, printed on every adapter load and training run.
+warnings.filterwarnings(
+    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

@@ -56,7 +56,10 @@ class TuneResult:
 def _check_out(out: Path, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} is a file")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"--out {out}: cannot create it ({exc.strerror})") from None
     if not os.access(out, os.W_OK):
         raise BadInputError(f"--out {out} is not writable")
     if (out / META).exists() and not resume:
@@ -120,7 +123,6 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         PrinterCallback,
         Trainer,
     )
-    from transformers.trainer_utils import get_last_checkpoint
 
     chosen = method(options.method)
     rows = data.read_rows(options.data)
@@ -135,14 +137,13 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     _check_out(options.out, options.resume)
     resume_from = None
     if options.resume:
-        resume_from = (
-            get_last_checkpoint(str(options.out / "checkpoints"))
-            if (options.out / "checkpoints").is_dir()
-            else None
-        )
+        resume_from = last_checkpoint(options.out / "checkpoints")
         if resume_from is None:
             raise BadInputError(f"--resume: no checkpoint in {options.out / 'checkpoints'}")
 
+    from transformers import set_seed
+
+    set_seed(options.seed)  # the new head's initial weights too, not only the shuffling
     folder = base_folder(options.base, settings)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     if tokenizer.pad_token is None:
@@ -177,6 +178,7 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     )
     # Our bar shows progress; the Trainer's own printer would repeat every log on stdout.
     trainer.remove_callback(PrinterCallback)
+    before = None if resume_from else float(trainer.evaluate()["eval_loss"])
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - start
@@ -185,6 +187,8 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         for key, value in trainer.evaluate().items()
         if key in {"eval_loss", "eval_accuracy", "eval_macro_f1"}
     }
+    if before is not None:
+        metrics["loss_before"] = before
     model.save_pretrained(options.out, safe_serialization=True)
     tokenizer.save_pretrained(options.out)
     result = TuneResult(
@@ -211,6 +215,21 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     )
     _write_meta(result, options, chosen.adapter)
     return result
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint that was written whole.
+
+    A run killed while saving leaves a folder without ``trainer_state.json`` (the Trainer
+    writes it last); resuming from that one would fail, so the one before it is used.
+    """
+    if not folder.is_dir():
+        return None
+    numbered = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for path in sorted(numbered, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+    return None
 
 
 def _adapter_settings(options: TuneOptions) -> dict[str, Any]:
