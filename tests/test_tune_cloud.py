@@ -25,6 +25,7 @@ from fondasi.tune.cloud import (
     validate_chat_file,
 )
 
+from .conftest import Cli
 from .fakes.openai_finetune_server import KEY, FinetuneState, running
 from .fakes.serve import free_port
 
@@ -268,3 +269,32 @@ def test_the_fake_checks_what_was_uploaded(fake: tuple[str, FinetuneState]) -> N
         pytest.raises(openai.BadRequestError, match="line 2 is not JSON"),
     ):
         client.files.create(file=bad, purpose="fine-tune")
+
+
+def test_the_cli_starts_and_follows_a_job(
+    cli: Cli, fake: tuple[str, FinetuneState], home: Path, tmp_path: Path
+) -> None:
+    url, _ = fake
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[providers.fake]\nadapter = "openai"\nbase_url = "{url}"\napi_key = "{KEY}"\n'
+    )
+    train = write_jsonl(tmp_path / "train.jsonl", [chat_row(i) for i in range(12)])
+    started = cli(
+        "tune", "gpt-3.5-turbo", "--provider", "fake", "--data", str(train), "--epochs", "3",
+        "--json",
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    job = json.loads(started.stdout)[0]
+    assert job["base_model"] == "gpt-3.5-turbo" and "12 examples" in started.stderr
+    for _ in range(5):
+        followed = cli("tune", "status", job["id"], "--provider", "fake", "--json")
+        assert followed.returncode == 0, followed.stderr
+        if json.loads(followed.stdout)[0]["status"] == "succeeded":
+            break
+    assert json.loads(followed.stdout)[0]["fine_tuned_model"].startswith("ft:gpt-3.5-turbo")
+    listed = cli("tune", "list", "--provider", "fake")
+    assert listed.returncode == 0 and job["id"] in listed.stdout
+    refused = cli("tune", "gpt-3.5-turbo", "--provider", "anthropic", "--data", str(train))
+    assert refused.returncode == 2 and "no fine-tuning jobs" in refused.stderr
+    assert KEY not in started.stdout + started.stderr + listed.stdout + refused.stderr

@@ -39,7 +39,12 @@ def run(
     ctx: typer.Context,
     base: str = typer.Argument(..., help="Base model: catalog id or hf:/gguf: path."),
     data: Path = typer.Option(..., "--data", help="Training data: JSONL, CSV, Parquet, folder."),
-    out: Path = typer.Option(..., "--out", help="Folder for checkpoints and the tuned model."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for checkpoints and the tuned model (local runs)."
+    ),
+    provider: str | None = typer.Option(
+        None, "--provider", help="Run as a cloud fine-tuning job on this provider (openai ...)."
+    ),
     eval_data: Path | None = typer.Option(None, "--eval-data", help="Dev data (else split)."),
     task: str | None = typer.Option(None, "--task", help="classification or causal-lm."),
     method: str = typer.Option("lora", "--method", help="full, lora, ia3 or prompt-tuning."),
@@ -59,8 +64,18 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Fine-tune BASE on --data; the result loads as `tuned:OUT`."""
+    """Fine-tune BASE on --data; the result loads as `tuned:OUT`.
+
+    With --provider the data is checked, uploaded and a cloud job started instead; follow
+    it with `fondasi tune status JOB --provider P`.
+    """
     from pydantic import ValidationError
+
+    if provider is not None:
+        start_cloud_job(ctx, provider, base, data, eval_data, epochs, seed, as_json)
+        return
+    if out is None:
+        raise BadInputError("--out is needed for a local run (where the tuned model goes)")
 
     from fondasi.cli._render import validation_message
     from fondasi.tune.local import tune
@@ -125,6 +140,102 @@ def show_result(result: Any) -> None:
             f"[yellow]The classical baseline wins on this data ({classical:.3f} > "
             f"{accuracy:.3f}): more epochs, another method, or just use it.[/]"
         )
+
+
+def start_cloud_job(
+    ctx: typer.Context,
+    provider: str,
+    base: str,
+    data: Path,
+    eval_data: Path | None,
+    epochs: float | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Validate, upload and start a provider's fine-tuning job."""
+    from fondasi.tune.cloud import create_job, validate_chat_file
+
+    settings: Settings = ctx.obj
+    report = validate_chat_file(data, n_epochs=int(epochs) if epochs else 3)
+    errors.print(
+        f"[dim]{report.examples} examples, {report.tokens:,} tokens"
+        + (" (converted to chat format)" if report.converted else "")
+        + "[/]"
+    )
+    with errors.status(f"Uploading to {esc(provider)} and starting the job …", spinner="dots"):
+        job = create_job(
+            settings,
+            provider,
+            base,
+            data,
+            eval_data,
+            n_epochs=int(epochs) if epochs else None,
+            seed=seed,
+        )
+    show_jobs([job], as_json)
+
+
+def show_jobs(jobs: list[Any], as_json: bool) -> None:
+    """Jobs as a table, or JSON."""
+    if as_json:
+        print_json(jobs)
+        return
+    table = Table(title="Fine-tuning jobs", title_justify="left", pad_edge=False)
+    for column in ("job", "status", "base", "fine-tuned model", "epochs", "trained tokens"):
+        table.add_column(column)
+    for job in jobs:
+        table.add_row(
+            esc(job.id),
+            job.status,
+            esc(job.base_model),
+            esc(job.fine_tuned_model or "-"),
+            str(job.n_epochs or "auto"),
+            f"{job.trained_tokens:,}" if job.trained_tokens else "-",
+        )
+    console.print(table)
+    for job in jobs:
+        if job.error:
+            errors.print(f"[red]{esc(job.id)}: {esc(job.error)}[/]")
+        for event in job.events:
+            console.print(f"[dim]{esc(event)}[/]")
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="Job id (from `fondasi tune --provider`)."),
+    provider: str = typer.Option("openai", "--provider", help="The provider running it."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """A cloud job's status, its model when done, and its latest events."""
+    from fondasi.tune.cloud import job_status
+
+    show_jobs([job_status(ctx.obj, provider, job)], as_json)
+
+
+@app.command("list")
+def list_cloud_jobs(
+    ctx: typer.Context,
+    provider: str = typer.Option("openai", "--provider", help="The provider to ask."),
+    limit: int = typer.Option(20, "--limit", min=1, max=100, help="Most jobs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Recent cloud fine-tuning jobs."""
+    from fondasi.tune.cloud import list_jobs
+
+    show_jobs(list_jobs(ctx.obj, provider, limit), as_json)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    job: str = typer.Argument(..., help="Job id."),
+    provider: str = typer.Option("openai", "--provider", help="The provider running it."),
+) -> None:
+    """Cancel a cloud fine-tuning job."""
+    from fondasi.tune.cloud import cancel_job
+
+    show_jobs([cancel_job(ctx.obj, provider, job)], False)
 
 
 @app.command("methods")
