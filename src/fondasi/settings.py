@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         default="multilingual-e5-small",
         description="Embedding model for k-NN few-shot selection and similarity work.",
     )
+    guard: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Guard policies ([guard] in config.toml); validated by fondasi.guard.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,60 +1,64 @@
 """Personal data in text, Indonesian and international.
 
-Indonesian identifiers (NIK with its region and birth-date structure, NPWP, +62/08 phone
-numbers, emails, names after cue words) come from the ``lokal-id`` package; payment cards
-(checked with Luhn), IPv4 addresses and API-key-like secrets are matched here.
+Indonesian identifiers (NIK with its region and birth-date structure, NPWP, KK, +62/08
+phone numbers, emails, names after cue words such as "Nama:") come from ``lokal-id``;
+cards, IBANs, IPs, URLs with credentials, secrets and international phones from
+``patterns.py``. On output, only personal data that was not in the input counts: an answer
+that repeats the user's own email back is not a leak.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from fondasi.extras import require
+from fondasi.guard.base import Filter, Finding, ScanContext, drop_overlaps, register
+from fondasi.guard.patterns import DETECTORS, luhn_valid
 
-CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-SECRET = re.compile(
-    r"\b(?:sk-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}"
-    r"|xox[abpr]-[A-Za-z0-9-]{10,})\b"
-)
+__all__ = ["Finding", "PiiFilter", "find_pii", "luhn_valid"]
 
-
-@dataclass(frozen=True)
-class Finding:
-    """One piece of personal or secret data: its type and where it is."""
-
-    type: str  # NIK, NPWP, PHONE, EMAIL, NAME, CARD, IP, SECRET
-    start: int
-    end: int
+CONFIDENCE = {"high": 1.0, "medium": 0.6}
+# lokal types that are facts about a person rather than identifiers in free text; they
+# are found from cue words and too often fire on ordinary prose to mask by default.
+DESCRIPTIVE = {"GENDER", "RELIGION", "MARITAL_STATUS", "NATIONALITY", "HEALTH", "FINANCIAL"}
 
 
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum that every payment card number satisfies."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def find_pii(text: str) -> list[Finding]:
-    """Every finding in ``text``, in order of position."""
+def find_pii(text: str, types: set[str] | None = None) -> list[Finding]:
+    """Every piece of personal or secret data in ``text``, in order of position."""
     lokal = require("lokal", "guard", "detecting Indonesian personal data")
-    found = [Finding(m.type, m.start, m.end) for m in lokal.detect_pii(text)]
-    taken = [(f.start, f.end) for f in found]
+    found = [
+        Finding(m.type, m.start, m.end, CONFIDENCE.get(m.confidence, 0.6))
+        for m in lokal.detect_pii(text)
+        if m.type not in DESCRIPTIVE
+    ]
+    for detect in DETECTORS.values():
+        found.extend(Finding(kind, start, end, score) for kind, start, end, score in detect(text))
+    if types is not None:
+        found = [item for item in found if item.type in types]
+    # Where two detectors claim the same span (a +62 phone seen by both), the longest wins.
+    return drop_overlaps(found)
 
-    def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e in taken)
 
-    for match in CARD.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and free(*match.span()):
-            found.append(Finding("CARD", *match.span()))
-    for pattern, kind in ((IPV4, "IP"), (SECRET, "SECRET")):
-        for match in pattern.finditer(text):
-            if free(*match.span()):
-                found.append(Finding(kind, *match.span()))
-    return sorted(found, key=lambda f: f.start)
+def value_key(kind: str, value: str) -> str:
+    """A value compared the way people write it: digits only for numbers, else lowercase."""
+    digits = re.sub(r"\D", "", value)
+    return f"{kind}:{digits}" if len(digits) >= 6 else f"{kind}:{value.strip().lower()}"
+
+
+@register("pii")
+class PiiFilter(Filter):
+    """Personal data: NIK, NPWP, KK, phones, emails, cards, IBAN, IPs, secrets, URLs with passwords."""
+
+    summary = "personal data and secrets (lokal-id + checksummed patterns)"
+    threshold = 0.5
+
+    def scan(self, text: str, context: ScanContext) -> list[Finding]:
+        """Personal data at or above the threshold; on output, only what the input lacked."""
+        wanted = set(self.config.pii_types) if self.config.pii_types else None
+        found = [f for f in find_pii(text, wanted) if f.score >= self.min_score]
+        if context.stage == "output" and context.source:
+            seen = {
+                value_key(f.type, context.source[f.start : f.end]) for f in find_pii(context.source)
+            }
+            found = [f for f in found if value_key(f.type, text[f.start : f.end]) not in seen]
+        return [Finding(f.type, f.start, f.end, f.score, self.name) for f in found]

@@ -1,0 +1,196 @@
+"""A model with a policy around it: the same ``generate``/``stream`` calls, guarded.
+
+Input: every message is checked before the call (the system prompt too, except for
+injection rules: it is the developer's own text); a block raises and the model is never
+called. Output: the answer is checked, new personal data masked, abuse or a leaked system
+prompt blocked, then pseudonyms are put back. A stream releases text only after it has
+been checked, holding back a short tail so a value split across chunks is still seen whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fondasi.guard.base import Finding, ScanContext
+from fondasi.guard.events import GuardBlockedError, GuardEvent
+from fondasi.guard.policy import EventSink, Vault, edit, event
+from fondasi.types import Chunk, Completion, Message, Role
+
+if TYPE_CHECKING:
+    from fondasi.guard.policy import Policy
+
+HOLD_CHARS = 96  # unreleased tail of a stream: longer than any phone, card or placeholder
+LOOKBACK_CHARS = 256  # released text re-read with each new piece, for spans across pieces
+
+
+class GuardedModel:
+    """``model`` under ``policy``; other attributes pass through to the model."""
+
+    def __init__(self, model: Any, policy: Policy, on_event: EventSink | None = None) -> None:
+        self.model = model
+        self.policy = policy
+        self.on_event = on_event
+        self.last_events: list[GuardEvent] = []  # the latest call's events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def _record(self, event: GuardEvent) -> None:
+        self.last_events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _guard_input(
+        self, prompt: Any, system: str | None, vault: Vault
+    ) -> tuple[Any, str | None, str]:
+        """The prompt and system prompt as the model may see them, and the original text."""
+        self.last_events = []
+        if hasattr(prompt, "messages") and hasattr(prompt, "prompt"):  # a rendered template
+            can = getattr(self.model, "can", None)
+            from fondasi.backends.base import Capability
+
+            prompt = prompt.prompt(bool(can(Capability.CHAT)) if can else True)
+        originals: list[str] = []
+
+        def check(text: str, part: int, trusted: bool) -> str:
+            originals.append(text)
+            skip = frozenset({"injection"}) if trusted else frozenset()
+            return self.policy.check(
+                text, "input", vault=vault, on_event=self._record, part=part, skip=skip
+            ).text
+
+        guarded_system = check(system, 0, True) if system else system
+        if isinstance(prompt, str):
+            guarded: Any = check(prompt, 0, False)
+        else:
+            guarded = []
+            for index, item in enumerate(prompt):
+                message = item if isinstance(item, Message) else Message(**item)
+                text = check(message.content, index, message.role == Role.SYSTEM)
+                guarded.append(Message(role=message.role, content=text))
+        return guarded, guarded_system, "\n".join(originals)
+
+    def _output_context(self, system: str | None, source: str) -> ScanContext:
+        return ScanContext(stage="output", system=system, source=source)
+
+    def generate(self, prompt: Any, *, system: str | None = None, **kwargs: Any) -> Completion:
+        """Check the prompt, call the model, check and restore the answer."""
+        vault = Vault()
+        guarded, guarded_system, source = self._guard_input(prompt, system, vault)
+        completion: Completion = self.model.generate(guarded, system=guarded_system, **kwargs)
+        checked = self.policy.check(
+            completion.text, "output", self._output_context(system, source), vault, self._record
+        )
+        return completion.model_copy(update={"text": vault.restore(checked.text)})
+
+    def stream(self, prompt: Any, *, system: str | None = None, **kwargs: Any) -> Iterator[Chunk]:
+        """Check the prompt before anything is sent; release checked, restored text as it comes."""
+        vault = Vault()
+        guarded, guarded_system, source = self._guard_input(prompt, system, vault)
+        context = self._output_context(system, source)
+        upstream = self.model.stream(guarded, system=guarded_system, **kwargs)
+        if self.policy.whole_output:
+            return self._whole(upstream, context, vault)
+        return OutputStream(self.policy, context, vault, self._record).run(upstream)
+
+    def _whole(
+        self, upstream: Iterator[Chunk], context: ScanContext, vault: Vault
+    ) -> Iterator[Chunk]:
+        """Output filters that need the whole answer (a JSON schema): one checked chunk at the end."""
+        parts: list[str] = []
+        last: Chunk | None = None
+        for chunk in upstream:
+            parts.append(chunk.text)
+            last = chunk
+        checked = self.policy.check("".join(parts), "output", context, vault, self._record)
+        yield Chunk(
+            text=vault.restore(checked.text),
+            usage=last.usage if last else None,
+            finish_reason=last.finish_reason if last else None,
+        )
+
+    def chat(self, messages: Sequence[Message | dict[str, str]], **kwargs: Any) -> Completion:
+        """A conversation turn: ``generate`` on a list of messages."""
+        return self.generate(list(messages), **kwargs)
+
+
+class OutputStream:
+    """Checks a stream piece by piece, releasing only text that has been read."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        context: ScanContext,
+        vault: Vault,
+        record: Callable[[GuardEvent], None],
+    ) -> None:
+        self.policy = policy
+        self.context = context
+        self.vault = vault
+        self.record = record
+        self.released = ""  # raw text already shown (before restoring pseudonyms)
+        self.reported: set[tuple[str, str, int, int]] = set()
+
+    def run(self, upstream: Iterator[Chunk]) -> Iterator[Chunk]:
+        """Yield checked chunks; the final one carries usage and the finish reason."""
+        pending = ""
+        for chunk in upstream:
+            pending += chunk.text
+            if chunk.usage is not None or chunk.finish_reason is not None:
+                text, pending = self._step(pending, final=True)
+                yield Chunk(text=text, usage=chunk.usage, finish_reason=chunk.finish_reason)
+                return
+            if len(pending) > 2 * HOLD_CHARS:
+                text, pending = self._step(pending, final=False)
+                if text:
+                    yield Chunk(text=text)
+        if pending:
+            yield Chunk(text=self._step(pending, final=True)[0])
+
+    def _step(self, pending: str, final: bool) -> tuple[str, str]:
+        """Check the lookback and ``pending``; release a head of it, keep the rest."""
+        behind = self.released[-LOOKBACK_CHARS:]
+        window = behind + pending
+        shift = len(self.released) - len(behind)
+        hits = self.policy.findings(window, "output", self.context)
+        cut = (
+            len(pending)
+            if final
+            else self._cut(
+                pending, [(f.start - len(behind), f.end - len(behind)) for f, _, _ in hits]
+            )
+        )
+        if cut <= 0:
+            return "", pending
+        low, high = len(behind), len(behind) + cut
+        inside = [(f, a, flt) for f, a, flt in hits if f.start < high and f.end > low]
+        events = [event(f, "output", a, shift=shift) for f, a, _ in inside]
+        fresh = [e for e in events if self._fresh(e)]
+        for one in fresh:
+            self.record(one)
+        if any(one.action == "block" for one in events):
+            raise GuardBlockedError(fresh or events, self.policy.name)
+        piece = pending[:cut]
+        moved = [
+            (Finding(f.type, f.start - low, f.end - low, f.score, f.filter, f.detail), a, flt)
+            for f, a, flt in inside
+            if f.start >= low and f.end <= high
+        ]
+        self.released += piece
+        return self.vault.restore(edit(piece, moved, self.vault)), pending[cut:]
+
+    def _cut(self, pending: str, spans: list[tuple[int, int]]) -> int:
+        """A release point at a space, outside every finding and every half-read placeholder."""
+        cut = pending.rfind(" ", 0, len(pending) - HOLD_CHARS)
+        for start, end in sorted(spans, reverse=True):
+            if start < cut < end:
+                cut = start
+        return self.vault.pending(pending[:cut]) if cut > 0 else 0
+
+    def _fresh(self, one: GuardEvent) -> bool:
+        key = (one.filter, one.type, one.start, one.end)
+        if key in self.reported:
+            return False
+        self.reported.add(key)
+        return True
