@@ -23,6 +23,7 @@ from fondasi.cli import (
     run,
     tune,
 )
+from fondasi.cli import eval as evaluate
 from fondasi.cli._render import errors, esc
 from fondasi.errors import FondasiError
 from fondasi.settings import Settings
@@ -60,6 +61,7 @@ def root(
 app.add_typer(models.app, name="models")
 app.add_typer(prompt.app, name="prompt")
 app.add_typer(tune.app, name="tune")
+app.add_typer(evaluate.app, name="eval")
 app.command("recommend")(recommend.recommend)
 app.command("doctor")(doctor.doctor)
 app.command("run")(run.run)

@@ -1,0 +1,299 @@
+"""One evaluation run, end to end: data, candidates, baselines, judge, scores, files.
+
+    results = evaluate(load_config("eval.yaml"), Settings.load(), out=Path("runs/a"))
+
+Writes ``results.json``, ``examples.jsonl`` and ``report.html`` into ``out`` (default: a
+new timestamped folder under ``FONDASI_HOME/evals/``, where the server's dashboard finds
+reports).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fondasi.errors import BadInputError
+from fondasi.evaluate import results as results_io
+from fondasi.evaluate.baselines import for_task
+from fondasi.evaluate.cache import PredictionCache
+from fondasi.evaluate.config import EvalConfig
+from fondasi.evaluate.datasets import Example, load_examples, source_path, split
+from fondasi.evaluate.execution import CandidateRun, load_model
+from fondasi.evaluate.executors import executor
+from fondasi.evaluate.metrics import Chosen, choose
+from fondasi.evaluate.results import CandidateResult, Results
+from fondasi.evaluate.scoring import accounting, notes_for, score, significance, verdict
+from fondasi.evaluate.tasks import Context, Task, get_task
+
+if TYPE_CHECKING:
+    from fondasi.evaluate.baselines import Baseline
+    from fondasi.settings import Settings
+
+Bars = Callable[[str, int], Callable[[int], None]]
+
+
+def default_out(settings: Settings, config: EvalConfig) -> Path:
+    """A new folder under FONDASI_HOME/evals named by time and run name."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^a-z0-9]+", "-", (config.name or config.task).lower()).strip("-")[:40]
+    folder = settings.home / "evals" / f"{stamp}-{slug or 'run'}"
+    number = 2
+    while folder.exists():
+        folder = folder.with_name(f"{stamp}-{slug}-{number}")
+        number += 1
+    return folder
+
+
+def metrics_for(task: Task, config: EvalConfig) -> list[Chosen]:
+    """The run's metrics, the headline first; judge needs a judge model."""
+    chosen = [choose(task.name, name) for name in (config.metrics or task.default_metrics)]
+    if any(c.metric.reads == "judge" for c in chosen) and config.judge is None:
+        raise BadInputError("the judge metric needs a judge model: judge: {model: ID}")
+    return chosen
+
+
+def _prepared(task: Task, examples: list[Example]) -> list[Example]:
+    return [task.prepare(example) for example in examples]
+
+
+def build_context(
+    task: Task, config: EvalConfig, settings: Settings
+) -> tuple[Context, dict[str, Any]]:
+    """Test and train examples, labels and corpus, and a description of where they came from."""
+    data = _prepared(task, load_examples(config.data, task.needed, task.optional))
+    info: dict[str, Any] = {"path": str(source_path(config.data)), "rows": len(data)}
+    wants_train = any(c.shots for c in config.candidates) or (
+        config.baselines is not False and task.name == "classification"
+    )
+    train: list[Example] = []
+    if config.train is not None:
+        train = _prepared(task, load_examples(config.train, task.needed, task.optional, "train"))
+        info["train"] = {
+            "source": "file",
+            "path": str(source_path(config.train)),
+            "rows": len(train),
+        }
+        test = data
+    elif wants_train:
+        stratify = "label" if "label" in task.needed else None
+        train, test = split(data, config.split, config.seed, stratify)
+        info["train"] = {
+            "source": "split",
+            "fraction": config.split,
+            "seed": config.seed,
+            "rows": len(train),
+            "stratified_by": stratify,
+            "note": f"{len(train)} of {len(data)} rows held out as train (seed {config.seed}); "
+            f"every candidate is scored on the other {len(test)}",
+        }
+    else:
+        test = data
+    info["test_rows"] = len(test)
+    corpus: list[Example] = []
+    if task.corpus_fields:
+        if config.data.corpus is None:
+            raise BadInputError("retrieval needs a corpus: data: {corpus: {path: FILE}}")
+        corpus = load_examples(config.data.corpus, task.corpus_fields, what="corpus")
+        info["corpus"] = {"path": str(source_path(config.data.corpus)), "rows": len(corpus)}
+    labels: list[str] = []
+    descriptions: dict[str, str] = {}
+    if isinstance(config.labels, dict):
+        labels, descriptions = list(config.labels), dict(config.labels)
+    elif config.labels:
+        labels = list(config.labels)
+    elif task.name == "classification":
+        labels = sorted({str(e.fields["label"]) for e in [*train, *test]})
+    folder = source_path(config.data)
+    context = Context(
+        config=config,
+        labels=labels,
+        descriptions=descriptions,
+        train=train,
+        test=test,
+        corpus=corpus,
+        data_folder=str(folder if folder.is_dir() else folder.parent),
+        home=settings.home,
+    )
+    return context, info
+
+
+def run_baseline(baseline: Baseline, context: Context, settings: Settings) -> CandidateRun:
+    """Fit and predict a baseline; its latency is its prediction time per example."""
+    from fondasi.costs import local_cost
+    from fondasi.evaluate.config import CandidateSpec
+    from fondasi.evaluate.execution import describe, failed
+
+    spec = CandidateSpec(model=f"baseline:{baseline.name}", name=baseline.label)
+    n = len(context.test)
+    try:
+        baseline.fit(context)
+        start = time.perf_counter()
+        outputs = baseline.predict(context.test)
+        share = (time.perf_counter() - start) / max(n, 1)
+    except Exception as exc:
+        return CandidateRun(spec, [failed(describe(exc))] * n)
+    cost = local_cost(share, settings.hardware_usd_per_hour)
+    records = [
+        {"output": o, "seconds": share, "tokens": None, "cost_usd": cost, "error": None}
+        for o in outputs
+    ]
+    return CandidateRun(spec, records, computed=n, wall_seconds=share * n)
+
+
+def grade(
+    runs: list[CandidateRun],
+    task: Task,
+    context: Context,
+    settings: Settings,
+    cache: PredictionCache,
+) -> str:
+    """Judge grades on every record; returns the judge prompt as shown in the report."""
+    from fondasi.evaluate.judge import grade_all, judge_template
+
+    spec = context.config.judge
+    assert spec is not None
+    template = judge_template(spec, settings.home)
+    judge = load_model(spec.model, settings)
+    for run in runs:
+        items = [
+            (
+                str(example.fields[task.input_field]),
+                task.shown(example.fields[task.reference_field]),
+                task.shown(row.get("output")),
+            )
+            for example, row in zip(context.test, run.records, strict=True)
+        ]
+        for row, value in zip(
+            run.records, grade_all(judge, template, items, cache, context.config.seed), strict=True
+        ):
+            row["judge"] = value
+    return template.model_dump_json(indent=2, exclude_defaults=True)
+
+
+def evaluate(
+    config: EvalConfig,
+    settings: Settings,
+    out: Path | None = None,
+    bars: Bars | None = None,
+) -> tuple[Results, Path]:
+    """Run every candidate and baseline, score them, write the three files; return results."""
+    task = get_task(config.task)
+    chosen = metrics_for(task, config)
+    baselines = for_task(task.name, config.baselines)
+    context, info = build_context(task, config, settings)
+    cache_path = (
+        Path(config.cache).expanduser()
+        if config.cache
+        else settings.home / "evals" / "cache.sqlite"
+    )
+    cache = PredictionCache(cache_path)
+    progress = bars or (lambda label, total: lambda n: None)
+    try:
+        runs = executor(config.executor).run(task, context, cache, settings, progress)
+        base_runs = [run_baseline(b, context, settings) for b in baselines]
+        judge_prompt = None
+        if any(c.metric.reads == "judge" for c in chosen):
+            judge_prompt = grade([*runs, *base_runs], task, context, settings, cache)
+    finally:
+        cache.close()
+    references = [example.fields[task.reference_field] for example in context.test]
+    results_list: list[CandidateResult] = []
+    head_outputs: dict[str, list[Any]] = {}
+    field = "judge" if chosen[0].metric.reads == "judge" else "output"
+    for run in [*runs, *base_runs]:
+        values, interval, details = score(
+            task, chosen, references, run.records, rounds=config.bootstrap, seed=config.seed
+        )
+        spent = accounting(run.records)
+        is_base = run.spec.model.startswith("baseline:")
+        throughput = None
+        succeeded = len(run.records) - spent["failures"]
+        if run.computed and run.wall_seconds > 0 and succeeded:
+            throughput = min(run.computed, succeeded) / run.wall_seconds
+        elif spent["seconds"] > 0:
+            throughput = succeeded / spent["seconds"]
+        result = CandidateResult(
+            name=run.spec.label,
+            kind="baseline" if is_base else "model",
+            model=None if is_base else run.spec.model,
+            approach="baseline" if is_base else run.spec.approach,
+            spec=None if is_base else run.spec.model_dump(mode="json", exclude_defaults=True),
+            metrics=values,
+            ci=interval,
+            examples=len(run.records),
+            failures=spent["failures"],
+            errors=spent["errors"],
+            computed=run.computed,
+            cached=run.cached,
+            latency=spent["latency"],
+            throughput=throughput,
+            load_seconds=run.load_seconds,
+            tokens=spent["tokens"],
+            cost_usd=spent["cost_usd"],
+            details=details,
+        )
+        result.notes = notes_for(result, task)
+        results_list.append(result)
+        head_outputs[result.name] = [row.get(field) for row in run.records]
+    head = chosen[0]
+    ranked = sorted(results_list, key=lambda r: (r.failures == r.examples, -r.metrics[head.name]))
+    test = significance(
+        ranked, head_outputs, head, references, min(config.bootstrap, 1000), config.seed
+    )
+    from fondasi import __version__
+
+    results = Results(
+        fondasi_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        name=config.name or f"{task.name} on {Path(info['path']).name}",
+        task=task.name,
+        headline=head.name,
+        metrics=[c.name for c in chosen],
+        seed=config.seed,
+        data=info,
+        labels=context.labels,
+        candidates=ranked,
+        significance=test,
+        verdict=verdict(ranked, head, test),
+        judge_prompt=judge_prompt,
+        config=config.model_dump(mode="json", exclude_defaults=True),
+    )
+    rows = example_rows(task, context, [*runs, *base_runs])
+    folder = out or default_out(settings, config)
+    results_io.write(folder, results, rows)
+    from fondasi.evaluate.report import write_report
+
+    write_report(folder / "report.html", results, rows)
+    return results, folder
+
+
+def example_rows(task: Task, context: Context, runs: list[CandidateRun]) -> list[dict[str, Any]]:
+    """One row per candidate × example, for examples.jsonl and the report."""
+    rows = []
+    for run in runs:
+        for example, row in zip(context.test, run.records, strict=True):
+            reference = example.fields[task.reference_field]
+            output = row.get("output")
+            rows.append(
+                {
+                    "candidate": run.spec.label,
+                    "index": example.index,
+                    "id": example.id,
+                    "input": example.fields[task.input_field],
+                    "reference": reference,
+                    "output": output,
+                    "score": None if row.get("error") else task.example_score(reference, output),
+                    "seconds": row.get("seconds"),
+                    "tokens": row.get("tokens"),
+                    "cost_usd": row.get("cost_usd"),
+                    "error": row.get("error"),
+                    "note": row.get("note"),
+                    "judge": row.get("judge"),
+                    "cached": bool(row.get("cached")),
+                }
+            )
+    return rows
