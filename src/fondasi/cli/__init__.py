@@ -17,10 +17,13 @@ from fondasi.cli import (
     embed,
     image,
     imagine,
+    keys,
+    logs,
     models,
     prompt,
     recommend,
     run,
+    serve,
     tune,
 )
 from fondasi.cli import eval as evaluate
@@ -62,6 +65,10 @@ app.add_typer(models.app, name="models")
 app.add_typer(prompt.app, name="prompt")
 app.add_typer(tune.app, name="tune")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(serve.app, name="serve")
+app.add_typer(keys.app, name="keys")
+app.add_typer(logs.app, name="logs")
+app.command("stats")(logs.stats)
 app.command("recommend")(recommend.recommend)
 app.command("doctor")(doctor.doctor)
 app.command("run")(run.run)

@@ -1,0 +1,18 @@
+"""The OpenAI-compatible server: ``fondasi serve``.
+
+app.py          create_app / run: lifespan, middleware, routers
+v1_chat.py      /v1/chat/completions, /v1/completions (SSE streaming)
+v1_embeddings   /v1/embeddings (micro-batched), /v1/images/generations
+v1_models.py    /v1/models
+feedback.py     /v1/feedback
+metrics.py      /metrics (Prometheus)
+admin.py        /admin/aliases: model versions, canaries, rollbacks
+recorder.py     one log row per model request, after its last byte
+limits.py       lanes (bounded queues -> 429), rate limits, body size (413)
+runner.py       model calls on worker threads; streams across threads
+"""
+
+from fondasi.server.app import build_state, create_app, run
+from fondasi.server.config import ServeConfig
+
+__all__ = ["ServeConfig", "build_state", "create_app", "run"]

@@ -1,0 +1,160 @@
+"""The FastAPI app: ``create_app`` builds it, ``run`` serves it with uvicorn.
+
+Start-up opens the store (running its migrations), seeds aliases from the config, loads the
+configured models and, with a guard policy, wraps them. Shutdown (SIGINT/SIGTERM): uvicorn
+stops accepting, lets in-flight requests finish (``graceful_timeout_s``), then the worker
+threads finish and the log writer drains its queue into the store before the process ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from fondasi import __version__
+from fondasi.monitor.store import Store
+from fondasi.monitor.versions import Versions
+from fondasi.monitor.writer import LogWriter
+from fondasi.server import admin, errors, feedback, metrics, v1_chat, v1_embeddings, v1_models
+from fondasi.server.config import ServeConfig
+from fondasi.server.limits import BodyLimit
+from fondasi.server.metrics import Metrics
+from fondasi.server.pool import ModelPool
+from fondasi.server.recorder import Recorder
+from fondasi.server.runner import Runner
+from fondasi.server.state import ServerState
+from fondasi.settings import Settings
+
+log = logging.getLogger(__name__)
+ROUTERS = [
+    v1_chat.router,
+    v1_embeddings.router,
+    v1_models.router,
+    feedback.router,
+    metrics.router,
+    admin.router,
+]
+
+
+def load_policy(settings: Settings, name: str | None) -> Any:
+    """The named guard policy, or None."""
+    if name is None:
+        return None
+    from fondasi.guard import load_policy as load  # type: ignore[attr-defined,unused-ignore]
+
+    return load(settings, name)
+
+
+def build_state(
+    config: ServeConfig,
+    settings: Settings,
+    loader: Callable[[str], Any] | None = None,
+) -> ServerState:
+    """Open the store, start the writer and worker threads; load nothing yet."""
+    store = Store.open(settings, config.db)
+    versions = Versions(store)
+    existing = versions.all()
+    for name, target in config.aliases.items():
+        if name not in existing:  # the store wins: CLI and admin changes survive restarts
+            versions.point(name, target)
+    policy = load_policy(settings, config.guard)
+    pool = ModelPool(settings, config, policy, loader)
+    state = ServerState(
+        config=config,
+        settings=settings,
+        store=store,
+        writer=LogWriter(store),
+        pool=pool,
+        runner=Runner(config.workers, max(config.embed_batch * 2, 16)),
+        metrics=Metrics(),
+    )
+    state.metrics.watch(
+        "fondasi_log_pending", "Log records waiting to be written.", lambda: state.writer.pending
+    )
+    state.metrics.watch(
+        "fondasi_log_dropped", "Log records given up on.", lambda: state.writer.dropped
+    )
+    return state
+
+
+def create_app(state: ServerState, preload: bool = True) -> FastAPI:
+    """The server app over a built state."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if preload:
+            for ref in state.config.models:
+                await state.pool.aget(ref, state.runner.run)
+        state.refresh(force=True)
+        try:
+            yield
+        finally:
+            state.runner.close()
+            state.pool.close()
+            state.writer.close()
+            state.store.close()
+
+    app = FastAPI(
+        title="fondasi",
+        version=__version__,
+        description="OpenAI-compatible serving of fondasi models, with logs and feedback.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.fondasi = state
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": state.pool.loaded}
+
+    # Added last = outermost: the recorder sees every response, 413s from BodyLimit too.
+    if state.config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=state.config.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-api-key"],
+            expose_headers=["fondasi-model-version", "fondasi-response-id"],
+        )
+    app.add_middleware(BodyLimit, limit=state.config.max_body_bytes)
+    app.add_middleware(Recorder, state=state)
+    return app
+
+
+def run(
+    config: ServeConfig, settings: Settings, on_ready: Callable[[str], None] | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, then finish in-flight requests and flush the log."""
+    import uvicorn
+
+    state = build_state(config, settings)
+    app = create_app(state)
+    server_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        timeout_graceful_shutdown=int(config.graceful_timeout_s) or None,
+        access_log=False,
+    )
+    server = uvicorn.Server(server_config)
+    if on_ready is not None:
+        original = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original(sockets)
+            bound = [s.getsockname() for srv in server.servers for s in srv.sockets]
+            host, port = bound[0][:2] if bound else (config.host, config.port)
+            on_ready(f"http://{host}:{port}")
+
+        server.startup = startup  # type: ignore[method-assign]
+    server.run()

@@ -1,0 +1,96 @@
+"""``serve.toml``: what the server serves and how, as one closed pydantic object.
+
+```toml
+host = "127.0.0.1"
+port = 8000
+models = ["smollm2-135m-instruct", "multilingual-e5-small"]
+db = "postgresql://fondasi@127.0.0.1/fondasi"   # default: FONDASI_HOME/fondasi.db
+log_text = true          # keep prompts and answers (redacted) in the log
+guard = "default"        # a guard policy wrapped around every model
+
+[aliases]
+support-bot = "tuned:runs/lora-7"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fondasi.errors import BadInputError
+
+DEFAULT_MODELS = ["smollm2-135m-instruct", "multilingual-e5-small"]
+
+
+class ServeConfig(BaseModel):
+    """How ``fondasi serve`` runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="Address to bind; loopback by default.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free one).")
+    models: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MODELS),
+        min_length=1,
+        description="Model ids or refs served under their own names.",
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Served names -> model refs, created at start when the store lacks them.",
+    )
+    db: str | None = Field(default=None, description="Log store URL or SQLite path.")
+    log_text: bool = Field(
+        default=False, description="Log prompts and answers (redacted by the guard policy)."
+    )
+    guard: str | None = Field(default=None, description="Guard policy wrapped around models.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; none by default."
+    )
+    metrics_public: bool = Field(
+        default=False, description="Serve /metrics without a key even when keys exist."
+    )
+    max_body_bytes: int = Field(
+        default=2 * 2**20, ge=1024, description="Largest request body; bigger ones get 413."
+    )
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest a model call may take before a 504."
+    )
+    max_queue: int = Field(
+        default=64, ge=0, description="Requests that may wait per model; more get 429."
+    )
+    workers: int = Field(default=8, ge=1, le=256, description="Threads running model calls.")
+    remote_concurrency: int = Field(
+        default=16, ge=1, description="Calls at once to one hosted model (local models: one)."
+    )
+    embed_batch: int = Field(default=64, ge=1, description="Most texts in one embedding batch.")
+    embed_wait_ms: float = Field(
+        default=5.0, ge=0, description="How long an embedding request waits for company."
+    )
+    max_tokens_cap: int = Field(
+        default=4096, ge=1, description="Most tokens one request may ask to generate."
+    )
+    graceful_timeout_s: float = Field(
+        default=30.0, ge=0, description="On shutdown, how long in-flight requests may finish."
+    )
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: object) -> ServeConfig:
+        """The file's settings (if any) with command-line values on top."""
+        data: dict[str, object] = {}
+        if path is not None:
+            if not path.is_file():
+                raise BadInputError(f"no such file: {path}")
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise BadInputError(f"{path} is not valid TOML: {exc}") from None
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise BadInputError(f"bad serve setting {where!r}: {first['msg']}") from None

@@ -1,0 +1,181 @@
+"""Back-pressure: per-model lanes (bounded queues), per-key rate limits, request size limits.
+
+A full lane or an empty token bucket answers 429 with Retry-After at once, so a client backs
+off instead of piling up sockets; an oversized body answers 413 before it is read in full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fondasi.server.errors import APIError
+
+
+class Lane:
+    """At most ``capacity`` calls to one model at once, at most ``max_queue`` waiting."""
+
+    def __init__(self, name: str, capacity: int, max_queue: int) -> None:
+        self.name = name
+        self.capacity = capacity
+        self.max_queue = max_queue
+        self.running = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(capacity)
+        self._seconds = 1.0  # moving average of a call's duration, for Retry-After
+
+    def retry_after(self) -> int:
+        """Seconds until a queued request would likely start."""
+        backlog = (self.waiting + self.running) / self.capacity
+        return max(1, math.ceil(backlog * self._seconds))
+
+    def admit(self) -> None:
+        """Raise 429 now if the queue is full (before a stream commits to a 200)."""
+        if self._slots.locked() and self.waiting >= self.max_queue:
+            raise APIError(
+                429,
+                f"{self.name} is busy: {self.running} running, {self.waiting} waiting; retry",
+                "rate_limit_error",
+                "model_overloaded",
+                headers={"Retry-After": str(self.retry_after())},
+            )
+
+    async def acquire(self) -> Ticket:
+        """Wait for a slot (429 if too many wait already); release the ticket when done."""
+        self.admit()
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        return Ticket(self, time.monotonic())
+
+    def _release(self, started: float) -> None:
+        self.running -= 1
+        self._slots.release()
+        self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for one call."""
+        ticket = await self.acquire()
+        try:
+            yield
+        finally:
+            ticket.release()
+
+
+class Ticket:
+    """A held lane slot; releasing twice is harmless (streams release from two places)."""
+
+    def __init__(self, lane: Lane, started: float) -> None:
+        self.lane = lane
+        self.started = started
+        self.released = False
+
+    def release(self) -> None:
+        """Give the slot back."""
+        if not self.released:
+            self.released = True
+            self.lane._release(self.started)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per API key: ``rate`` requests a minute, bursts up to ``rate``."""
+
+    buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def check(self, key_id: str, rate: int) -> None:
+        """Take one token or raise 429 with how long until the next one."""
+        now = time.monotonic()
+        bucket = self.buckets.setdefault(key_id, _Bucket(float(rate), now))
+        bucket.tokens = min(float(rate), bucket.tokens + (now - bucket.updated) * rate / 60)
+        bucket.updated = now
+        if bucket.tokens < 1:
+            wait = math.ceil((1 - bucket.tokens) * 60 / rate)
+            raise APIError(
+                429,
+                f"rate limit of {rate} requests a minute reached for this key",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                headers={"Retry-After": str(wait)},
+            )
+        bucket.tokens -= 1
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> Message:
+            # A chunked body grew past the limit: answer 413 now and tell the app the
+            # client left, so it stops reading; whatever it answers then is dropped.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    await self._refuse(scope, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted, guarded)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        error = APIError(
+            413,
+            f"the request body is over {self.limit} bytes",
+            code="request_too_large",
+        )
+        body = json.dumps(error.body()).encode()
+        scope.setdefault("state", {})["error"] = f"request_too_large: {error.message}"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["BodyLimit", "Lane", "RateLimiter", "Ticket"]

@@ -1,0 +1,136 @@
+"""Request bodies of the OpenAI wire format, as far as fondasi serves it.
+
+Unknown fields are ignored, as OpenAI-compatible servers do; fields fondasi knows but cannot
+honour (tools, n > 1, logprobs) are refused with a clear 400 by the routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContentPart(BaseModel):
+    """One part of a message's content (text; images are refused)."""
+
+    type: str = Field(description="text (image_url is not served).")
+    text: str | None = Field(default=None, max_length=1_000_000)
+
+
+class ChatMessage(BaseModel):
+    """One message of a conversation."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = Field(default=None)
+    name: str | None = None
+
+
+class StreamOptions(BaseModel):
+    """Options for streamed answers."""
+
+    include_usage: bool = Field(default=False, description="Send a last chunk with usage.")
+
+
+class Sampling(BaseModel):
+    """What chat and text completions share."""
+
+    model: str = Field(min_length=1, max_length=300, description="A served name or alias.")
+    max_tokens: int | None = Field(default=None, ge=1, description="Most new tokens.")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    n: int | None = Field(default=None, ge=1, le=128, description="Only 1 is served.")
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = Field(default=None, description="Up to 4 stop strings.")
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    logprobs: bool | int | None = None
+    user: str | None = Field(default=None, max_length=1000)
+
+
+class ChatRequest(Sampling):
+    """POST /v1/chat/completions."""
+
+    messages: list[ChatMessage] = Field(min_length=1, max_length=2048)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    tools: list[dict[str, Any]] | None = None
+    functions: list[dict[str, Any]] | None = None
+    response_format: dict[str, Any] | None = None
+
+
+class CompletionRequest(Sampling):
+    """POST /v1/completions."""
+
+    prompt: str | list[str] = Field(description="The text to continue (one prompt).")
+    echo: bool | None = False
+    suffix: str | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    """POST /v1/embeddings."""
+
+    model: str = Field(min_length=1, max_length=300)
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A text or a list of texts (token arrays are not served)."
+    )
+    encoding_format: Literal["float", "base64"] | None = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    input_type: Literal["query", "passage"] | None = Field(
+        default=None, description="fondasi extension: E5-style query or passage prefixes."
+    )
+    user: str | None = Field(default=None, max_length=1000)
+
+
+class ImageRequest(BaseModel):
+    """POST /v1/images/generations."""
+
+    model: str = Field(min_length=1, max_length=300)
+    prompt: str = Field(min_length=1, max_length=32_000)
+    n: int | None = Field(default=1, ge=1, le=4)
+    size: str | None = Field(default=None, pattern=r"^\d{2,4}x\d{2,4}$|^auto$")
+    response_format: Literal["b64_json", "url"] | None = "b64_json"
+    quality: str | None = None
+    user: str | None = Field(default=None, max_length=1000)
+
+
+class FeedbackRequest(BaseModel):
+    """POST /v1/feedback: a verdict on one response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    response_id: str = Field(min_length=1, max_length=64, description="From the response.")
+    rating: Literal["up", "down", 1, -1] | None = Field(default=None, description="Thumbs.")
+    score: float | None = Field(default=None, ge=0, le=1, description="A 0..1 grade.")
+    comment: str | None = Field(default=None, max_length=4000)
+    correction: str | None = Field(
+        default=None, max_length=100_000, description="A better answer, for tuning."
+    )
+    label: str | None = Field(
+        default=None, max_length=200, description="The right class, for classification data."
+    )
+
+
+class AliasBody(BaseModel):
+    """PUT /admin/aliases/{name}: one model, or targets with percent weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, min_length=1, max_length=300)
+    targets: list[dict[str, Any]] | None = Field(default=None, max_length=16)
+
+
+class CanaryBody(BaseModel):
+    """POST /admin/aliases/{name}/canary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=300)
+    percent: float = Field(gt=0, lt=100)
+
+
+class PromoteBody(BaseModel):
+    """POST /admin/aliases/{name}/promote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, max_length=300)

@@ -1,0 +1,135 @@
+"""``POST /v1/embeddings`` (micro-batched, float or base64) and ``POST /v1/images/generations``."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from fondasi.backends.base import Capability
+from fondasi.errors import FondasiError
+from fondasi.server.auth import Caller, state_of
+from fondasi.server.generation import bad
+from fondasi.server.pool import Served
+from fondasi.server.schemas import EmbeddingRequest, ImageRequest
+from fondasi.server.serving import note_guard, serve_model
+from fondasi.types import ImageOptions
+
+router = APIRouter()
+MAX_INPUTS = 2048
+
+
+def _texts(body: EmbeddingRequest) -> list[str]:
+    raw = body.input
+    texts = [raw] if isinstance(raw, str) else raw
+    if not texts:
+        raise bad("input is empty: send a text or a list of texts", "input")
+    if not all(isinstance(text, str) for text in texts):
+        raise bad("token arrays are not served: send text", "input", "unsupported_value")
+    if len(texts) > MAX_INPUTS:
+        raise bad(f"{len(texts)} inputs; send at most {MAX_INPUTS} per request", "input")
+    if any(not text.strip() for text in texts):  # type: ignore[union-attr]
+        raise bad("every input must be a non-empty string", "input")
+    return [str(text) for text in texts]
+
+
+def count_tokens(served: Served, texts: list[str]) -> int:
+    """Tokens the model's tokenizer makes of the texts (words when it has none)."""
+    backend = getattr(served.base, "backend", None)
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is not None and callable(tokenizer):
+        try:
+            encoded = tokenizer(texts, add_special_tokens=True)
+            return sum(len(ids) for ids in encoded["input_ids"])
+        except (TypeError, KeyError, ValueError):
+            pass
+    encode = getattr(tokenizer, "encode_batch", None)
+    if encode is not None:
+        return sum(len(e.ids) for e in encode(texts))
+    return sum(len(text.split()) for text in texts)
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> Any:
+    """Vectors for texts; concurrent requests share one encoder batch."""
+    state, call = state_of(request), request.state.call
+    call.model = body.model
+    texts = _texts(body)
+    served, _ = await serve_model(state, call, body.model, key)
+    if not served.can(Capability.EMBED):
+        raise bad(f"{served.ref} does not make embeddings: use an embedding model", "model")
+    dimension = getattr(getattr(served.base, "backend", None), "dimension", None)
+    if body.dimensions is not None and body.dimensions != dimension:
+        raise bad(
+            f"{served.ref} makes {dimension}-dimensional vectors; it cannot make {body.dimensions}",
+            "dimensions",
+            "unsupported_value",
+        )
+    if state.config.log_text:
+        call.prompt_text = state.redact("\n".join(texts))
+    batcher = served.batcher(body.input_type, state.config)
+    async with served.lane.slot():
+        call.first()
+        vectors = await state.runner.run(
+            batcher.embed, texts, timeout=state.config.timeout_s, waiting=True
+        )
+    tokens = await state.runner.run(count_tokens, served, texts, waiting=True)
+    call.prompt_tokens = tokens
+    import numpy as np
+
+    rows = np.asarray(vectors, dtype="<f4")
+    if body.encoding_format == "base64":
+        data: list[Any] = [base64.b64encode(row.tobytes()).decode() for row in rows]
+    else:
+        data = rows.tolist()
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(data)],
+        "model": call.version,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _size(size: str | None) -> dict[str, int]:
+    if size in (None, "auto"):
+        return {}
+    width, height = (int(part) for part in size.split("x"))
+    return {"width": width, "height": height}
+
+
+@router.post("/v1/images/generations")
+async def images(body: ImageRequest, request: Request, key: Caller) -> Any:
+    """Draw images with a text-to-image model (PNG, base64 or a data URL)."""
+    state, call = state_of(request), request.state.call
+    call.model = body.model
+    served, _ = await serve_model(state, call, body.model, key)
+    if not served.can(Capability.IMAGE_GENERATE):
+        raise bad(f"{served.ref} does not draw images", "model")
+    try:
+        opts = ImageOptions(count=body.n or 1, **_size(body.size))
+    except ValueError as exc:
+        raise bad(f"size {body.size!r}: {exc}", "size") from None
+    if state.config.log_text:
+        call.prompt_text = state.redact(body.prompt)
+    async with served.lane.slot():
+        try:
+            pictures = await state.runner.run(
+                lambda: served.handle.imagine(body.prompt, options=opts),
+                timeout=state.config.timeout_s,
+            )
+        except FondasiError as exc:
+            note_guard(call, exc)
+            raise
+    call.first()
+    data = []
+    for picture in pictures:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        encoded = base64.b64encode(buffer.getvalue()).decode()
+        if body.response_format == "url":
+            data.append({"url": "data:image/png;base64," + encoded})
+        else:
+            data.append({"b64_json": encoded})
+    return {"created": int(call.ts), "data": data}
