@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal
 
 from fondasi.backends.base import Backend, ModelSpec
 from fondasi.errors import BadInputError
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from fondasi.settings import Settings
 
 META = "fondasi-tune.json"
+ONNX_FP32 = "model.onnx"  # `fondasi tune export --onnx`
+ONNX_INT8 = "model.int8.onnx"
 # peft calls a transformers method that transformers has since renamed: a warning users
 # can do nothing about, printed on every adapter load and training run.
 warnings.filterwarnings(
@@ -55,24 +58,78 @@ def base_folder(ref: str, settings: Settings) -> Path:
     return folder
 
 
+# The transformers class that holds each task's model; the head comes with it.
+TASK_MODELS = {
+    "classification": "AutoModelForSequenceClassification",
+    "causal-lm": "AutoModelForCausalLM",
+    "seq2seq": "AutoModelForSeq2SeqLM",
+}
+
+
 def load_transformers(folder: Path, task: str, labels: list[str]) -> Any:
     """The transformers model for ``task`` from ``folder`` (a new head for new labels)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    import transformers
 
     quiet_transformers()
+    if task not in TASK_MODELS:
+        raise BadInputError(f"unknown task {task!r}; tasks: {', '.join(TASK_MODELS)}")
+    auto = getattr(transformers, TASK_MODELS[task])
+    extra: dict[str, Any] = {"dtype": torch.float32}
     if task == "classification":
-        return AutoModelForSequenceClassification.from_pretrained(
-            folder,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-            use_safetensors=True,
-            trust_remote_code=False,
+        extra = {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)},
+        }
+    try:
+        return auto.from_pretrained(folder, use_safetensors=True, trust_remote_code=False, **extra)
+    except ValueError as exc:  # the architecture has no model class for this task
+        if "Unrecognized configuration class" not in str(exc):
+            raise
+        kind = "an encoder-decoder" if _encoder_decoder(folder) else "not an encoder-decoder"
+        raise BadInputError(
+            f"{folder.name} cannot be tuned for {task}: it is {kind} "
+            f"({'--task seq2seq' if _encoder_decoder(folder) else '--task causal-lm'} fits it)"
+        ) from None
+
+
+def _encoder_decoder(folder: Path) -> bool:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool(config.get("is_encoder_decoder"))
+
+
+def generation_task(folder: Path) -> Literal["seq2seq", "causal-lm"]:
+    """The generation task a base model is tuned for: seq2seq for T5/BART, else causal-lm."""
+    return "seq2seq" if _encoder_decoder(folder) else "causal-lm"
+
+
+class OnnxLogits:
+    """An exported classifier run by ONNX Runtime, called like the PyTorch model it was."""
+
+    def __init__(self, path: Path, labels: list[str]) -> None:
+        import onnxruntime  # type: ignore[import-untyped]
+        from transformers import PretrainedConfig
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # the optimiser's notes are not the user's business
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
         )
-    return AutoModelForCausalLM.from_pretrained(
-        folder, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
-    )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.config = PretrainedConfig(
+            id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}
+        )
+
+    def __call__(self, **batch: Any) -> Any:
+        """Logits for a tokenised batch (torch tensors in, a torch tensor out)."""
+        import torch
+
+        feed = {name: batch[name].numpy() for name in self.inputs}
+        return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
 
 
 class TunedFactory:
@@ -92,12 +149,19 @@ class TunedFactory:
 
         from fondasi.backends.classify import SequenceClassifier
         from fondasi.backends.hf_causal import CausalLM
+        from fondasi.backends.hf_encoders import Seq2SeqLM
 
         folder = spec.path
         if folder is None:
             raise BadInputError(f"{spec.id}: no folder")
         meta = read_meta(folder)
         task, labels = meta["task"], list(meta.get("labels") or [])
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        if meta.get("format") == "onnx":
+            require("onnxruntime", "local", "exported models")
+            weights = folder / ONNX_INT8 if (folder / ONNX_INT8).is_file() else folder / ONNX_FP32
+            logits = OnnxLogits(weights, labels)
+            return SequenceClassifier(logits, tokenizer, int(meta.get("max_length", 256)))
         if meta.get("adapter"):
             require("peft", "tune", "adapters made by fondasi tune")
             from peft import PeftModel
@@ -115,7 +179,8 @@ class TunedFactory:
         else:
             model = load_transformers(folder, task, labels)
         model.eval()
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         if task == "classification":
             return SequenceClassifier(model, tokenizer, int(meta.get("max_length", 256)))
+        if task == "seq2seq":
+            return Seq2SeqLM(model, tokenizer, spec.id)
         return CausalLM(model, tokenizer, spec.id)

@@ -29,7 +29,7 @@ class RunByDefault(TyperGroup):
 
 app = typer.Typer(
     cls=RunByDefault,
-    help="Fine-tune models: full, LoRA, IA3, prompt tuning (`fondasi tune BASE --data FILE`).",
+    help="Fine-tune models: full, LoRA, IA3, prompt tuning, distillation; export to ONNX.",
     no_args_is_help=True,
 )
 
@@ -46,8 +46,12 @@ def run(
         None, "--provider", help="Run as a cloud fine-tuning job on this provider (openai ...)."
     ),
     eval_data: Path | None = typer.Option(None, "--eval-data", help="Dev data (else split)."),
-    task: str | None = typer.Option(None, "--task", help="classification or causal-lm."),
-    method: str = typer.Option("lora", "--method", help="full, lora, ia3 or prompt-tuning."),
+    task: str | None = typer.Option(
+        None, "--task", help="classification, causal-lm or seq2seq (default: from the data)."
+    ),
+    method: str = typer.Option(
+        "lora", "--method", help="full, lora, ia3, prompt-tuning or distill."
+    ),
     r: int = typer.Option(16, "--r", help="LoRA rank."),
     alpha: int = typer.Option(32, "--alpha", help="LoRA alpha."),
     dropout: float = typer.Option(0.05, "--dropout", help="LoRA dropout."),
@@ -62,6 +66,20 @@ def run(
     max_length: int = typer.Option(256, "--max-length", help="Tokens per example."),
     seed: int = typer.Option(42, "--seed", help="Seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
+    patience: int = typer.Option(
+        2, "--patience", help="Stop after N dev checks without gain (0: never stop early)."
+    ),
+    teacher: str | None = typer.Option(
+        None, "--teacher", help="Model to learn from (--method distill)."
+    ),
+    temperature: float = typer.Option(2.0, "--temperature", help="Distillation temperature."),
+    dp_epsilon: float | None = typer.Option(
+        None, "--dp-epsilon", help="Train with differential privacy at this budget (Opacus)."
+    ),
+    dp_delta: float | None = typer.Option(
+        None, "--dp-delta", help="DP delta (default: 1/(10 x training rows))."
+    ),
+    dp_clip: float = typer.Option(1.0, "--dp-clip", help="DP per-example gradient norm bound."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Fine-tune BASE on --data; the result loads as `tuned:OUT`.
@@ -104,9 +122,16 @@ def run(
             max_length=max_length,
             seed=seed,
             resume=resume,
+            patience=patience,
+            teacher=teacher,
+            temperature=temperature,
+            dp_epsilon=dp_epsilon,
+            dp_delta=dp_delta,
+            dp_clip=dp_clip,
         )
     except ValidationError as exc:
-        raise validation_message(exc, {"learning_rate": "--lr", "task": "--task"}) from None
+        flags = {"learning_rate": "--lr", "task": "--task", "dp_epsilon": "--dp-epsilon"}
+        raise validation_message(exc, flags) from None
     errors.print(f"[dim]Tuning {esc(base)} with {esc(method)} on {esc(str(data))} …[/]")
     result = tune(options, settings)
     if as_json:
@@ -126,20 +151,40 @@ def show_result(result: Any) -> None:
         "trainable",
         f"{count(result.trainable)} of {count(result.total)} ({result.trainable_share:.2%})",
     )
-    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row(
+        "time",
+        f"{result.seconds:.1f} s, {result.steps} steps"
+        + (" (stopped early: the dev score stopped improving)" if result.stopped_early else ""),
+    )
     table.add_row("peak RAM", f"{result.peak_ram_mb:.0f} MB")
     for key, value in result.metrics.items():
         table.add_row(f"dev {key}", f"{value:.4f}")
     if result.baseline:
         for key, value in result.baseline.items():
             table.add_row(f"TF-IDF + LR {key}", f"{value:.4f}")
+    if result.privacy:
+        spent = result.privacy
+        table.add_row(
+            "privacy spent",
+            f"ε = {spent['epsilon_spent']:.2f} of {spent['epsilon_target']:g}, "
+            f"δ = {spent['delta']:.1e} (noise {spent['noise_multiplier']:.2f}, "
+            f"clip {spent['clip']:g})",
+        )
     console.print(table)
     accuracy, classical = result.metrics.get("accuracy"), (result.baseline or {}).get("accuracy")
-    if accuracy is not None and classical is not None and classical > accuracy:
-        console.print(
-            f"[yellow]The classical baseline wins on this data ({classical:.3f} > "
-            f"{accuracy:.3f}): more epochs, another method, or just use it.[/]"
+    if accuracy is not None and classical is not None:
+        console.print(baseline_verdict(accuracy, classical))
+
+
+def baseline_verdict(accuracy: float, classical: float) -> str:
+    """One plain sentence: did tuning beat TF-IDF + logistic regression?"""
+    if classical > accuracy:
+        return (
+            f"[yellow]The classical baseline wins on this data: TF-IDF + logistic regression "
+            f"{classical:.3f} > tuned {accuracy:.3f}. Try more epochs or another method, or "
+            "use the baseline: it is smaller and faster.[/]"
         )
+    return f"Tuned {accuracy:.3f} beats TF-IDF + logistic regression {classical:.3f}."
 
 
 def start_cloud_job(
@@ -249,6 +294,48 @@ def methods() -> None:
     for item in METHODS.values():
         table.add_row(item.name, f"{item.learning_rate:g}", f"{item.epochs:g}", item.summary)
     console.print(table)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="A classifier made by `fondasi tune`."),
+    out: Path = typer.Option(..., "--out", help="Folder for the exported model."),
+    onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (the format for edges)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write a dynamic int8 copy."),
+    eval_data: Path | None = typer.Option(
+        None, "--eval-data", help="Dev rows to measure on (default: the run's own)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+) -> None:
+    """Export a tuned classifier to ONNX (adapters merged), measuring the accuracy change."""
+    from fondasi.tune.export import export_onnx
+
+    if not onnx:
+        raise BadInputError("say which format: --onnx (the only export format so far)")
+    with errors.status("Exporting and measuring on the dev rows …", spinner="dots"):
+        result = export_onnx(folder, out, ctx.obj, int8=int8, eval_data=eval_data)
+    if as_json:
+        print_json({**result.__dict__, "out": str(result.out)})
+        return
+    table = Table(
+        title=f"Export of {esc(str(folder))} ({result.dev_rows} dev rows)",
+        title_justify="left",
+        pad_edge=False,
+    )
+    for column in ("form", "dev accuracy", "change", "agrees with PyTorch", "MB", "ms/text"):
+        table.add_column(column, justify="left" if column == "form" else "right")
+    for variant in result.variants:
+        table.add_row(
+            variant.name,
+            f"{variant.accuracy:.4f}",
+            f"{result.change(variant.name):+.4f}",
+            f"{variant.agreement:.1%}",
+            f"{variant.megabytes:.1f}",
+            f"{variant.ms_per_text:.2f}",
+        )
+    console.print(table)
+    console.print(f"load it as tuned:{esc(str(result.out))}")
 
 
 @app.command("merge")

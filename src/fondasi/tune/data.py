@@ -55,7 +55,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def detect_task(rows: list[dict[str, Any]], path: Path) -> Task:
-    """Classification for text/label rows, causal-lm for prompt/completion or chat rows."""
+    """Classification for text/label rows, generation for prompt/completion or chat rows."""
     keys = set(rows[0])
     if {"text", "label"} <= keys:
         return "classification"
@@ -71,7 +71,7 @@ def check_rows(rows: list[dict[str, Any]], task: Task, path: Path) -> None:
     """Every row has the fields the task needs, as non-empty text."""
     fields = {"classification": ("text", "label")}.get(task)
     for number, row in enumerate(rows, 1):
-        if task == "causal-lm" and "messages" in row:
+        if task != "classification" and "messages" in row:
             messages = row["messages"]
             if (
                 not isinstance(messages, list)

@@ -1,12 +1,13 @@
-"""Rows to token ids: classification inputs, and prompt/completion pairs where only the
+"""Rows to token ids: classification inputs; prompt/completion pairs where only the
 completion is learned (the prompt's labels are -100), through the chat template when the
-model has one."""
+model has one; and encoder-decoder pairs (the prompt in, the completion as the target)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 IGNORE = -100  # label value the loss skips
+SOFT = "teacher_probs"  # a row's teacher probabilities (distillation)
 
 
 def classification(
@@ -17,12 +18,13 @@ def classification(
 
     index = {name: i for i, name in enumerate(labels)}
     encoded = tokenizer([str(row["text"]) for row in rows], truncation=True, max_length=limit)
-    return Dataset.from_dict(
-        {**dict(encoded), "labels": [index[str(row["label"])] for row in rows]}
-    )
+    columns = {**dict(encoded), "labels": [index[str(row["label"])] for row in rows]}
+    if rows and SOFT in rows[0]:  # a teacher's probabilities, for distillation
+        columns[SOFT] = [row[SOFT] for row in rows]
+    return Dataset.from_dict(columns)
 
 
-def _turns(row: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
+def turns(row: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
     """The conversation before the answer, and the answer."""
     if "messages" in row:
         messages = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
@@ -32,7 +34,7 @@ def _turns(row: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
 
 def prompt_and_answer(row: dict[str, Any], tokenizer: Any) -> tuple[str, str]:
     """The text the model reads and the text it must learn to write after it."""
-    context, answer = _turns(row)
+    context, answer = turns(row)
     end = tokenizer.eos_token or ""
     if not getattr(tokenizer, "chat_template", None):
         prompt = "\n".join(turn["content"] for turn in context) + "\n"
@@ -59,3 +61,18 @@ def causal(rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> Any:
     return Dataset.from_dict(
         {"input_ids": ids, "attention_mask": [[1] * len(x) for x in ids], "labels": labels}
     )
+
+
+def seq2seq(rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> Any:
+    """A ``datasets.Dataset`` of encoder inputs and decoder targets (T5, BART)."""
+    from datasets import Dataset
+
+    sources, targets = [], []
+    for row in rows:
+        context, answer = turns(row)
+        # An encoder-decoder has no chat template: earlier turns are read as plain lines.
+        sources.append("\n".join(turn["content"] for turn in context))
+        targets.append(answer)
+    encoded = tokenizer(sources, truncation=True, max_length=limit)
+    answers = tokenizer(text_target=targets, truncation=True, max_length=limit)
+    return Dataset.from_dict({**dict(encoded), "labels": answers["input_ids"]})

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import resource
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from fondasi import __version__
-from fondasi.backends.tuned import META, base_folder, load_transformers
+from fondasi.backends.tuned import META, base_folder, generation_task, load_transformers
 from fondasi.errors import BadInputError
 from fondasi.extras import require
 from fondasi.settings import Settings
-from fondasi.tune import data, encode
-from fondasi.tune.methods import method
-from fondasi.tune.options import TuneOptions
+from fondasi.tune import data, encode, memory, private
+from fondasi.tune.methods import Method, method
+from fondasi.tune.options import Task, TuneOptions
 from fondasi.tune.progress import RichProgress
 from fondasi.tune.report import baseline, model_card
 
@@ -46,6 +46,9 @@ class TuneResult:
     labels: list[str] = field(default_factory=list)
     baseline: dict[str, float] | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    privacy: dict[str, float] | None = None
+    steps: int = 0
+    stopped_early: bool = False
 
     @property
     def trainable_share(self) -> float:
@@ -60,30 +63,21 @@ def _check_out(out: Path, resume: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError(f"--out {out}: cannot create it ({exc.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise BadInputError(f"--out {out} is not writable")
+    try:  # a real write: permission bits do not tell for root, read-only mounts or quotas
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise BadInputError(f"--out {out} is not writable ({exc.strerror})") from None
     if (out / META).exists() and not resume:
         raise BadInputError(f"{out} already holds a tuned model; choose another --out")
 
 
-def _warn_memory(model: Any, adapter: bool) -> None:
-    """Full fine-tuning with Adam needs about four copies of the weights."""
-    import psutil
-
-    params = sum(p.numel() for p in model.parameters())
-    need = params * 4 * (1.2 if adapter else 4)
-    free = psutil.virtual_memory().available
-    if need > 0.8 * free:
-        log.warning(
-            "training may run out of memory: about %.1f GB needed, %.1f GB free",
-            need / 1e9,
-            free / 1e9,
-        )
-
-
-def _arguments(options: TuneOptions, epochs: float, rate: float, steps_per_epoch: int) -> Any:
+def _arguments(
+    options: TuneOptions, task: Task, epochs: float, rate: float, steps_per_epoch: int
+) -> Any:
     from transformers import TrainingArguments
 
+    # Short runs (--max-steps) check the dev set twice; full runs once per epoch.
     every = max(1, options.max_steps // 2) if options.max_steps else steps_per_epoch
     return TrainingArguments(
         output_dir=str(options.out / "checkpoints"),
@@ -97,8 +91,16 @@ def _arguments(options: TuneOptions, epochs: float, rate: float, steps_per_epoch
         save_strategy="steps",
         save_steps=every,
         save_total_limit=2,
+        # Early stopping keeps the best dev checkpoint, not the last one.
+        load_best_model_at_end=options.patience > 0,
+        metric_for_best_model="accuracy" if task == "classification" else "loss",
+        greater_is_better=task == "classification",
         logging_steps=max(1, min(every, 10)),
         warmup_steps=0,
+        # DP-SGD clips every example's gradient itself; the batch-level clip would be moot.
+        max_grad_norm=0.0 if options.dp_epsilon else 1.0,
+        # Teacher probabilities travel beside the model's inputs for the distillation loss.
+        remove_unused_columns=False,
         report_to=[],
         disable_tqdm=True,
         seed=options.seed,
@@ -116,17 +118,15 @@ def _has_gpu() -> bool:
 def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> TuneResult:
     """Fine-tune ``options.base`` on ``options.data`` with ``options.method``."""
     require("peft", "tune", "fine-tuning")
-    from transformers import (
-        AutoTokenizer,
-        DataCollatorForSeq2Seq,
-        DataCollatorWithPadding,
-        PrinterCallback,
-        Trainer,
-    )
+    from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
     chosen = method(options.method)
+    private.check(options)
     rows = data.read_rows(options.data)
+    folder = base_folder(options.base, settings)
     task = options.task or data.detect_task(rows, options.data)
+    if options.task is None and task == "causal-lm":
+        task = generation_task(folder)  # T5 and BART learn prompt/completion as seq2seq
     data.check_rows(rows, task, options.data)
     if options.eval_data:
         train, dev = rows, data.read_rows(options.eval_data)
@@ -140,11 +140,9 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         resume_from = last_checkpoint(options.out / "checkpoints")
         if resume_from is None:
             raise BadInputError(f"--resume: no checkpoint in {options.out / 'checkpoints'}")
-
-    from transformers import set_seed
+    taught = chosen.teach(train, task, labels, options, settings)
 
     set_seed(options.seed)  # the new head's initial weights too, not only the shuffling
-    folder = base_folder(options.base, settings)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -152,29 +150,27 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     if base.config.pad_token_id is None:
         base.config.pad_token_id = tokenizer.pad_token_id
     model = chosen.apply(base, options.model_copy(update={"task": task}))
-    _warn_memory(model, chosen.adapter)
+    memory.warn_if_tight(memory.estimate(model, options.batch_size, options.max_length))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
-    if task == "classification":
-        train_set = encode.classification(train, tokenizer, labels, options.max_length)
-        dev_set = encode.classification(dev, tokenizer, labels, options.max_length)
-        collator: Any = DataCollatorWithPadding(tokenizer)
-    else:
-        train_set = encode.causal(train, tokenizer, options.max_length)
-        dev_set = encode.causal(dev, tokenizer, options.max_length)
-        collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=encode.IGNORE)
+    train_set, dev_set, collator = _encode(task, taught, dev, tokenizer, labels, options, model)
     epochs = options.epochs or chosen.epochs
     rate = options.learning_rate or chosen.learning_rate
     steps_per_epoch = max(1, -(-len(train_set) // options.batch_size))
-    trainer = Trainer(
+    trainer_class, extra = _trainer_class(chosen, options, len(train_set))
+    callbacks: list[Any] = [RichProgress()] if progress else []
+    if options.patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=options.patience))
+    trainer = trainer_class(
         model=model,
-        args=_arguments(options, epochs, rate, steps_per_epoch),
+        args=_arguments(options, task, epochs, rate, steps_per_epoch),
         train_dataset=train_set,
         eval_dataset=dev_set,
         data_collator=collator,
         compute_metrics=_classification_metrics if task == "classification" else None,
-        callbacks=[RichProgress()] if progress else [],
+        callbacks=callbacks,
+        **extra,
     )
     # Our bar shows progress; the Trainer's own printer would repeat every log on stdout.
     trainer.remove_callback(PrinterCallback)
@@ -191,6 +187,7 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         metrics["loss_before"] = before
     model.save_pretrained(options.out, safe_serialization=True)
     tokenizer.save_pretrained(options.out)
+    planned = trainer.state.max_steps
     result = TuneResult(
         out=options.out,
         base=options.base,
@@ -203,18 +200,78 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         metrics=metrics,
         labels=labels,
         baseline=baseline(train, dev) if task == "classification" else None,
-        hyperparameters={
-            "epochs": epochs,
-            "learning_rate": rate,
-            "batch_size": options.batch_size,
-            "max_steps": options.max_steps,
-            "max_length": options.max_length,
-            "seed": options.seed,
-            **(_adapter_settings(options) if chosen.adapter else {}),
-        },
+        hyperparameters=_hyperparameters(options, chosen, epochs, rate),
+        privacy=trainer.privacy() if options.dp_epsilon else None,
+        steps=int(trainer.state.global_step),
+        stopped_early=0 < trainer.state.global_step < planned,
     )
     _write_meta(result, options, chosen.adapter)
     return result
+
+
+def _encode(
+    task: Task,
+    train: list[dict[str, Any]],
+    dev: list[dict[str, Any]],
+    tokenizer: Any,
+    labels: list[str],
+    options: TuneOptions,
+    model: Any,
+) -> tuple[Any, Any, Any]:
+    """Train and dev datasets, and the collator that pads their batches."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+
+    limit = options.max_length
+    if task == "classification":
+        return (
+            encode.classification(train, tokenizer, labels, limit),
+            encode.classification(dev, tokenizer, labels, limit),
+            DataCollatorWithPadding(tokenizer),
+        )
+    encoder = encode.seq2seq if task == "seq2seq" else encode.causal
+    # With the model, the collator also builds the decoder's shifted inputs (seq2seq).
+    collator = DataCollatorForSeq2Seq(
+        tokenizer, model=model if task == "seq2seq" else None, label_pad_token_id=encode.IGNORE
+    )
+    return encoder(train, tokenizer, limit), encoder(dev, tokenizer, limit), collator
+
+
+def _trainer_class(chosen: Method, options: TuneOptions, rows: int) -> tuple[Any, dict[str, Any]]:
+    """The method's Trainer, made differentially private when a budget is given."""
+    trainer_class, extra = chosen.trainer(options)
+    if options.dp_epsilon is None:
+        return trainer_class, extra
+    return private.private_trainer(trainer_class), {
+        **extra,
+        "epsilon": options.dp_epsilon,
+        "delta": private.delta_for(options, rows),
+        "clip": options.dp_clip,
+    }
+
+
+def _hyperparameters(
+    options: TuneOptions, chosen: Method, epochs: float, rate: float
+) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "epochs": epochs,
+        "learning_rate": rate,
+        "batch_size": options.batch_size,
+        "max_steps": options.max_steps,
+        "max_length": options.max_length,
+        "patience": options.patience,
+        "seed": options.seed,
+    }
+    if chosen.adapter:
+        settings.update(_adapter_settings(options))
+    if options.teacher:
+        settings.update(
+            teacher=options.teacher,
+            temperature=options.temperature,
+            soft_weight=options.soft_weight,
+        )
+    if options.dp_epsilon:
+        settings.update(dp_epsilon=options.dp_epsilon, dp_clip=options.dp_clip)
+    return settings
 
 
 def last_checkpoint(folder: Path) -> str | None:
@@ -261,6 +318,10 @@ def _write_meta(result: TuneResult, options: TuneOptions, adapter: bool) -> None
         **{k: v for k, v in asdict(result).items() if k != "out"},
         "adapter": adapter,
         "max_length": options.max_length,
+        # Where the dev rows came from, so `tune export` can measure on the same ones.
+        "data": str(options.data.resolve()),
+        "eval_data": str(options.eval_data.resolve()) if options.eval_data else None,
+        "dev_fraction": options.dev_fraction,
         "data_sha256": data.fingerprint(options.data, options.eval_data),
         "fondasi": __version__,
         "created": date.today().isoformat(),

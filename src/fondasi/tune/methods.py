@@ -8,18 +8,19 @@ one class with ``@register_method``, the way peft registers its own methods.
 from __future__ import annotations
 
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fondasi.errors import BadInputError, UnknownChoiceError
 
 if TYPE_CHECKING:
+    from fondasi.settings import Settings
     from fondasi.tune.options import TuneOptions
 
-TASK_TYPES = {"classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM"}
+TASK_TYPES = {"classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
 
 
-class Method(Protocol):
-    """How a model is adapted."""
+class Method:
+    """How a model is adapted; a subclass sets the class attributes and overrides hooks."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -29,15 +30,35 @@ class Method(Protocol):
 
     def apply(self, model: Any, options: TuneOptions) -> Any:
         """The model to train: the same one, or wrapped with trainable extra parameters."""
+        return model
+
+    def teach(
+        self,
+        rows: list[dict[str, Any]],
+        task: str,
+        labels: list[str],
+        options: TuneOptions,
+        settings: Settings,
+    ) -> list[dict[str, Any]]:
+        """The training rows as this method learns from them: unchanged, for most."""
+        if options.teacher:
+            raise BadInputError(f"--teacher is for --method distill, not {self.name}")
+        return rows
+
+    def trainer(self, options: TuneOptions) -> tuple[Any, dict[str, Any]]:
+        """The Trainer class to run and the extra arguments it takes."""
+        from transformers import Trainer
+
+        return Trainer, {}
 
 
 METHODS: dict[str, Method] = {}
-M = TypeVar("M")
+M = TypeVar("M", bound=Method)
 
 
 def register_method(kind: type[M]) -> type[M]:
     """Make a tuning method available by its name."""
-    made = cast(Method, kind())
+    made = kind()
     METHODS[made.name] = made
     return kind
 
@@ -82,7 +103,7 @@ def _task_type(options: TuneOptions) -> Any:
 
 
 @register_method
-class Full:
+class Full(Method):
     """Every weight trains."""
 
     name = "full"
@@ -91,12 +112,9 @@ class Full:
     epochs = 3.0
     adapter = False
 
-    def apply(self, model: Any, options: TuneOptions) -> Any:
-        return model
-
 
 @register_method
-class Lora:
+class Lora(Method):
     """Low-rank updates beside chosen layers; the base stays frozen (Hu et al., 2021)."""
 
     name = "lora"
@@ -121,7 +139,7 @@ class Lora:
 
 
 @register_method
-class IA3:
+class IA3(Method):
     """Learned scaling vectors on keys, values and feed-forward layers (Liu et al., 2022)."""
 
     name = "ia3"
@@ -147,7 +165,7 @@ class IA3:
 
 
 @register_method
-class PromptTuning:
+class PromptTuning(Method):
     """Trainable virtual tokens in front of every input (Lester et al., 2021)."""
 
     name = "prompt-tuning"
@@ -163,3 +181,42 @@ class PromptTuning:
             num_virtual_tokens=options.virtual_tokens, task_type=_task_type(options)
         )
         return get_peft_model(model, config)
+
+
+@register_method
+class Distill(Method):
+    """A student learns from a teacher's outputs (Hinton et al., 2015; Kim and Rush, 2016).
+
+    Classifiers learn the teacher's probabilities beside the true labels; language models
+    learn the teacher's answers to the training prompts. Every student weight trains.
+    """
+
+    name = "distill"
+    summary = "a student learns a teacher's (--teacher) probabilities or answers; all weights"
+    learning_rate = 1e-4
+    epochs = 6.0
+    adapter = False
+
+    def teach(
+        self,
+        rows: list[dict[str, Any]],
+        task: str,
+        labels: list[str],
+        options: TuneOptions,
+        settings: Settings,
+    ) -> list[dict[str, Any]]:
+        """The rows with the teacher's probabilities, or with the teacher's answers."""
+        from fondasi.tune.distill import teach
+
+        if not options.teacher:
+            raise BadInputError("--method distill needs --teacher MODEL (the model to learn from)")
+        return teach(rows, task, labels, options.teacher, settings)
+
+    def trainer(self, options: TuneOptions) -> tuple[Any, dict[str, Any]]:
+        """A Trainer whose loss mixes the teacher's softened probabilities with the labels."""
+        from fondasi.tune.distill import DistillTrainer
+
+        return DistillTrainer, {
+            "temperature": options.temperature,
+            "soft_weight": options.soft_weight,
+        }

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["classification", "causal-lm"]
+Task = Literal["classification", "causal-lm", "seq2seq"]
 
 
 class TuneOptions(BaseModel):
@@ -20,7 +20,9 @@ class TuneOptions(BaseModel):
     eval_data: Path | None = Field(default=None, description="Dev data; else split from data.")
     out: Path = Field(description="Folder for checkpoints and the tuned model.")
     task: Task | None = Field(default=None, description="Detected from the data when not given.")
-    method: str = Field(default="lora", description="full, lora, ia3 or prompt-tuning.")
+    method: str = Field(
+        default="lora", description="full, lora, ia3, prompt-tuning or distill (`tune methods`)."
+    )
     r: int = Field(default=16, ge=1, le=1024, description="LoRA rank.")
     alpha: int = Field(default=32, ge=1, description="LoRA scaling (lora_alpha).")
     dropout: float = Field(default=0.05, ge=0, lt=1, description="LoRA dropout.")
@@ -36,3 +38,20 @@ class TuneOptions(BaseModel):
     dev_fraction: float = Field(default=0.1, gt=0, lt=0.5, description="Dev split share.")
     seed: int = Field(default=42, description="Seed for the split, init and shuffling.")
     resume: bool = Field(default=False, description="Continue from the last checkpoint in out.")
+    patience: int = Field(
+        default=2, ge=0, le=100, description="Stop after this many dev checks without gain; 0: off."
+    )
+    teacher: str | None = Field(default=None, description="Model the distill method learns from.")
+    temperature: float = Field(
+        default=2.0, gt=0, le=100, description="Distillation softening of both distributions."
+    )
+    soft_weight: float = Field(
+        default=0.7, ge=0, le=1, description="Share of the distillation loss beside the labels'."
+    )
+    dp_epsilon: float | None = Field(
+        default=None, gt=0, le=1000, description="Differential privacy budget (Opacus)."
+    )
+    dp_delta: float | None = Field(
+        default=None, gt=0, lt=1, description="DP delta; default: 1/(10 x training rows)."
+    )
+    dp_clip: float = Field(default=1.0, gt=0, description="Per-example gradient norm bound (DP).")

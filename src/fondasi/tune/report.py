@@ -51,6 +51,17 @@ def model_card(meta: dict[str, Any]) -> str:
             "TF-IDF + logistic regression on the same split: "
             + ", ".join(f"{k} {v:.4f}" for k, v in meta["baseline"].items()),
         ]
+        tuned, classical = meta["metrics"].get("accuracy"), meta["baseline"]["accuracy"]
+        if tuned is not None and classical > tuned:
+            lines += ["", "**The classical baseline is more accurate than this model.**"]
+    if meta.get("privacy"):
+        spent = meta["privacy"]
+        lines += [
+            "",
+            f"Trained with differential privacy (DP-SGD, Opacus): ε = {spent['epsilon_spent']:.2f}"
+            f" spent of {spent['epsilon_target']:g}, δ = {spent['delta']:.1e}, noise multiplier "
+            f"{spent['noise_multiplier']:.3f}, per-example clip {spent['clip']:g}.",
+        ]
     if meta.get("labels"):
         lines += ["", "Labels: " + ", ".join(meta["labels"])]
     lines += ["", 'Load it with `fondasi.model("tuned:<this folder>")`.']
