@@ -50,14 +50,14 @@ RULES: dict[str, tuple[re.Pattern[str], float]] = {
             r"\b(?:you are|act as|pretend (?:to be|you are)|role-?play as|from now on,? you(?: are|'re)"
             r"|kamu (?:sekarang )?adalah|berperan(?:lah)? sebagai|bertindak(?:lah)? sebagai"
             r"|berpura-pura(?:lah)? (?:menjadi|sebagai)|pura-pura jadi|mulai sekarang,? kamu)\b"
-            r".{0,80}\b(?:DAN|do anything now|unrestricted|unfiltered|uncensored|jailbroken|evil"
+            r".{0,80}\b(?:(?-i:DAN)|do anything now|unrestricted|unfiltered|uncensored|jailbroken|evil"
             r"|no (?:rules|limits|restrictions|filters|ethics)|without (?:any )?(?:rules|limits|restrictions|filters|censorship)"
             r"|tanpa (?:batasan|aturan|filter|sensor|etika|batas)|bebas dari (?:aturan|batasan)|tidak punya (?:aturan|batasan))",
             0.9,
         ),
         (
             "developer-mode",
-            r"\b(?:developer mode|mode pengembang|god mode|jailbreak(?:ed)? mode|DAN mode|do anything now)\b",
+            r"\b(?:developer mode|mode pengembang|god mode|jailbreak(?:ed)? mode|(?-i:DAN) mode|do anything now)\b",
             0.85,
         ),
         (

@@ -10,10 +10,11 @@ that repeats the user's own email back is not a leak.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fondasi.extras import require
 from fondasi.guard.base import Filter, Finding, ScanContext, drop_overlaps, register
-from fondasi.guard.patterns import DETECTORS, luhn_valid
+from fondasi.guard.patterns import DETECTORS, issuer_known, luhn_valid
 
 __all__ = ["Finding", "PiiFilter", "find_pii", "luhn_valid"]
 
@@ -23,6 +24,17 @@ CONFIDENCE = {"high": 1.0, "medium": 0.6}
 DESCRIPTIVE = {"GENDER", "RELIGION", "MARITAL_STATUS", "NATIONALITY", "HEALTH", "FINANCIAL"}
 
 
+def _plausible(lokal: Any, kind: str, value: str) -> bool:
+    """A 16-digit number next to the word "NIK" is not a NIK unless its region code and
+    birth date are real; a card number needs a card network's prefix as well as Luhn."""
+    if kind == "NIK":
+        return bool(lokal.is_valid_nik(value))
+    if kind == "CARD":
+        digits = re.sub(r"\D", "", value)
+        return len(digits) >= 13 and issuer_known(digits) and luhn_valid(digits)
+    return True
+
+
 def find_pii(text: str, types: set[str] | None = None) -> list[Finding]:
     """Every piece of personal or secret data in ``text``, in order of position."""
     lokal = require("lokal", "guard", "detecting Indonesian personal data")
@@ -30,6 +42,7 @@ def find_pii(text: str, types: set[str] | None = None) -> list[Finding]:
         Finding(m.type, m.start, m.end, CONFIDENCE.get(m.confidence, 0.6))
         for m in lokal.detect_pii(text)
         if m.type not in DESCRIPTIVE
+        and _plausible(lokal, m.type, text[m.start : m.end])
     ]
     for detect in DETECTORS.values():
         found.extend(Finding(kind, start, end, score) for kind, start, end, score in detect(text))
