@@ -115,6 +115,12 @@ class KeyStore:
             conn.execute(update(K).where(K.c.id == key.id).values(revoked=time.time()))
         return self.get(key.id)
 
+    def active_by_hash(self) -> dict[str, KeyInfo]:
+        """Active keys by the hash of their secret (a server caches this map)."""
+        query = select(K).where(K.c.revoked.is_(None))
+        with self.store.engine.connect() as conn:
+            return {row.hash: _info(row) for row in conn.execute(query)}
+
     def verify(self, secret: str) -> KeyInfo | None:
         """The active key with this secret, or None."""
         query = select(K).where(K.c.hash == hash_key(secret), K.c.revoked.is_(None))

@@ -36,6 +36,8 @@ from fondasi.monitor.records import (
 R = tables.requests
 F = tables.feedback
 G = tables.guard_events
+# A failure: an error status, or a stream that broke after its 200 was sent.
+FAILED = or_(R.c.status >= 400, R.c.error.is_not(None))
 
 
 def window(
@@ -88,7 +90,7 @@ def timeseries(
             start.label("start"),
             R.c.model,
             func.count().label("requests"),
-            func.sum(case((R.c.status >= 400, 1), else_=0)).label("errors"),
+            func.sum(case((FAILED, 1), else_=0)).label("errors"),
             func.sum(case((R.c.status == 429, 1), else_=0)).label("rate_limited"),
             func.coalesce(func.sum(R.c.prompt_tokens), 0).label("prompt_tokens"),
             func.coalesce(func.sum(R.c.completion_tokens), 0).label("completion_tokens"),
@@ -138,7 +140,7 @@ def summary(
         select(
             R.c.model,
             func.count().label("requests"),
-            func.sum(case((R.c.status >= 400, 1), else_=0)).label("errors"),
+            func.sum(case((FAILED, 1), else_=0)).label("errors"),
             func.coalesce(func.sum(R.c.prompt_tokens), 0).label("prompt_tokens"),
             func.coalesce(func.sum(R.c.completion_tokens), 0).label("completion_tokens"),
             func.coalesce(func.sum(cast(R.c.cost_usd, Float)), 0.0).label("cost_usd"),

@@ -84,7 +84,7 @@ class Bucket(BaseModel):
     start: float = Field(description="Bucket start, UTC epoch seconds.")
     model: str
     requests: int
-    errors: int = Field(description="Answers with status >= 400 (429s included).")
+    errors: int = Field(description="Status >= 400 (429s included) or a stream broken mid-way.")
     rate_limited: int = Field(description="Answers with status 429.")
     prompt_tokens: int
     completion_tokens: int

@@ -130,12 +130,14 @@ class ModelPool:
             generates = Capability.GENERATE in getattr(base, "capabilities", {Capability.GENERATE})
             if self.policy is not None and generates:
                 handle = self.policy.wrap(base, on_event=_on_event)
-            capacity = 1 if getattr(base, "remote", True) is False else None
-            lane = Lane(
-                ref,
-                capacity or self.config.remote_concurrency,
-                self.config.max_queue,
-            )
+            # A local generator uses every core: one call at a time. A local embedder takes
+            # a batch's worth of requests at once (its micro-batcher merges them); a hosted
+            # model takes as many as its provider will.
+            if getattr(base, "remote", True) is not False:
+                capacity = self.config.remote_concurrency
+            else:
+                capacity = 1 if generates else self.config.embed_batch
+            lane = Lane(ref, capacity, self.config.max_queue)
             served = Served(ref=ref, handle=handle, base=base, lane=lane)
             self._served[ref] = served
             return served
