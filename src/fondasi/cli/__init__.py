@@ -15,6 +15,7 @@ from fondasi.cli import (
     classify,
     doctor,
     embed,
+    guard,
     image,
     imagine,
     keys,
@@ -68,6 +69,7 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(serve.app, name="serve")
 app.add_typer(keys.app, name="keys")
 app.add_typer(logs.app, name="logs")
+app.add_typer(guard.app, name="guard")
 app.command("stats")(logs.stats)
 app.command("recommend")(recommend.recommend)
 app.command("doctor")(doctor.doctor)

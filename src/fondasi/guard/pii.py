@@ -41,8 +41,7 @@ def find_pii(text: str, types: set[str] | None = None) -> list[Finding]:
     found = [
         Finding(m.type, m.start, m.end, CONFIDENCE.get(m.confidence, 0.6))
         for m in lokal.detect_pii(text)
-        if m.type not in DESCRIPTIVE
-        and _plausible(lokal, m.type, text[m.start : m.end])
+        if m.type not in DESCRIPTIVE and _plausible(lokal, m.type, text[m.start : m.end])
     ]
     for detect in DETECTORS.values():
         found.extend(Finding(kind, start, end, score) for kind, start, end, score in detect(text))

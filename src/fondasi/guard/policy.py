@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from fondasi.errors import BadInputError, UnknownChoiceError
-from fondasi.guard.base import Filter, Finding, ScanContext, drop_overlaps, filter_class
+from fondasi.guard.base import (
+    OVERLAP_CHARS,
+    Filter,
+    Finding,
+    ScanContext,
+    drop_overlaps,
+    filter_class,
+)
 from fondasi.guard.config import BUILTIN_POLICIES, GuardConfig, PolicyConfig
 from fondasi.guard.events import Action, GuardBlockedError, GuardEvent, Stage
 from fondasi.guard.text import is_binary
@@ -115,6 +122,28 @@ class Policy:
                 seen.add(filt.name)
                 found.extend(filt.scan_long(text, context or ScanContext(stage=one)))
         return sorted(found, key=lambda f: (f.start, f.end, f.filter))
+
+    def scan_pieces(
+        self, pieces: Iterable[str], stage: Stage | None = None
+    ) -> Iterator[tuple[Finding, str]]:
+        """Findings over text that arrives in pieces (a big file), with offsets into the whole.
+
+        Memory is bounded by the piece size: each piece is scanned together with the tail of
+        the one before, so a value cut in two by a piece boundary is still found once.
+        """
+        carried = ""  # the previous piece's tail
+        offset = 0  # where ``carried`` starts in the whole text
+        for piece in pieces:
+            window = carried + piece
+            for item in self.scan(window, stage):
+                # Findings wholly inside the carried tail were reported with the piece before.
+                if item.end > len(carried):
+                    start, end = item.start + offset, item.end + offset
+                    moved = Finding(item.type, start, end, item.score, item.filter, item.detail)
+                    yield moved, window[item.start : item.end]
+            keep = window[-OVERLAP_CHARS:]
+            offset += len(window) - len(keep)
+            carried = keep
 
     def redact(self, text: str) -> str:
         """Every piece of personal data masked (``[EMAIL]``), whatever the actions: for logs."""
