@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,26 @@ def test_streams_the_same_answer(served: Any, tmp_path: Path) -> None:
     chunks = list(chat.stream("satu dua tiga"))
     assert "".join(c.text for c in chunks) == "Echo: satu dua tiga"
     assert chunks[-1].usage is not None
+
+
+# How each provider is told to answer in JSON: its own flag, or fondasi's instruction.
+ASKED_FOR_JSON = {
+    "openai": lambda body: body["response_format"] == {"type": "json_object"},
+    "anthropic": lambda body: "single JSON object" in str(body["system"]),
+    "google": lambda body: body["generationConfig"]["responseMimeType"] == "application/json",
+    "cohere": lambda body: body["response_format"] == {"type": "json_object"},
+}
+
+
+def test_json_mode_answers_one_object(served: Any, tmp_path: Path) -> None:
+    provider, _, state, _ = served
+    chat = model(served, tmp_path, provider.model)
+    answer = chat.generate('Kota: {"kota": "Bandung"}', json_mode=True)
+    value = json.loads(answer.text)
+    assert isinstance(value, dict) and "Bandung" in answer.text
+    assert ASKED_FOR_JSON[provider.name](state.bodies[-1])
+    streamed = "".join(c.text for c in chat.stream('{"kota": "Medan"}', json_mode=True))
+    assert isinstance(json.loads(streamed), dict) and "Medan" in streamed
 
 
 def test_max_tokens_ends_with_length(served: Any, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
+from fondasi import json_mode
 from fondasi.backends.base import (
     Backend,
     Capability,
@@ -152,14 +153,17 @@ class Model:
 
         ``images`` (paths, bytes, arrays or PIL images) go to vision-language models.
         """
+        chosen = _options(options, overrides)
+        needed = Capability.GENERATE if images is None else Capability.VISION_CHAT
+        backend = self._need(needed)
+        enforced = chosen.json_mode and not json_mode.native(backend)
+        asked = self._prompt(prompt, json_mode.with_instruction(system) if enforced else system)
         if images is not None:
-            seer = cast(VisionLanguageModel, self._need(Capability.VISION_CHAT))
             batch = list(images) if isinstance(images, list | tuple) else [images]
-            return seer.stream_vision(
-                self._prompt(prompt, system), batch, _options(options, overrides)
-            )
-        generator = cast(TextGenerator, self._need(Capability.GENERATE))
-        return generator.stream(self._prompt(prompt, system), _options(options, overrides))
+            chunks = cast(VisionLanguageModel, backend).stream_vision(asked, batch, chosen)
+        else:
+            chunks = cast(TextGenerator, backend).stream(asked, chosen)
+        return json_mode.enforce(iter(chunks)) if enforced else chunks
 
     def generate(
         self,

@@ -39,6 +39,11 @@ class GenerateOptions(BaseModel):
         default_factory=list, max_length=8, description="Strings that end the output (not kept)."
     )
     seed: int | None = Field(default=None, description="Seed for sampling, for repeatable output.")
+    json_mode: bool = Field(
+        default=False,
+        description="Answer with one JSON object: the provider's JSON mode where it has one, "
+        "otherwise fondasi asks for it and checks the answer.",
+    )
 
 
 class Usage(BaseModel):

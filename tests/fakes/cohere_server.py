@@ -111,6 +111,8 @@ def build_app(state: FakeState) -> FastAPI:
 def _answer(body: dict[str, Any]) -> tuple[list[str], str]:
     """The echoed words and Cohere's finish_reason, as the real API would cut them."""
     text = "Echo: " + body["messages"][-1]["content"]
+    if (body.get("response_format") or {}).get("type") == "json_object":
+        text = json.dumps({"echo": body["messages"][-1]["content"]})
     for stop in body.get("stop_sequences") or []:
         if stop in text:
             return text[: text.index(stop)].split(" "), "STOP_SEQUENCE"

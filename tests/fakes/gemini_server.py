@@ -163,6 +163,8 @@ def _answer(body: dict[str, Any]) -> tuple[list[str], str]:
     last = next(c for c in reversed(body["contents"]) if c.get("role", "user") == "user")
     text = "Echo: " + _texts(last)
     config = body.get("generationConfig", {})
+    if config.get("responseMimeType") == "application/json":
+        text = json.dumps({"echo": _texts(last)})
     cuts = [i for stop in config.get("stopSequences", []) if (i := text.find(stop)) >= 0]
     text = text[: min(cuts)].rstrip() if cuts else text
     words = text.split(" ")

@@ -4,7 +4,7 @@ The model name picks the behaviour: ``flaky-429`` answers 429 (Retry-After: 0) t
 then succeeds, ``always-500`` fails, ``stall`` answers after 3 s, ``reset`` breaks the
 stream off after two chunks, ``garbage`` sends an event that is not JSON, ``no-usage``
 omits usage, ``missing`` does not exist, ``json-repair`` answers sloppy JSON until it is
-corrected. Anything else answers ``Echo: <last message>``.
+corrected. Anything else answers ``Echo: <last message>`` (in JSON mode ``{"echo": ...}``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class FakeState:
 
     calls: Counter[str] = field(default_factory=Counter)
     headers: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
@@ -57,6 +58,7 @@ def build_app(state: FakeState) -> FastAPI:
         if (refused := check(request)) is not None:
             return refused
         body = await request.json()
+        state.bodies.append(body)
         model = body["model"]
         state.calls[model] += 1
         if model == "missing":
@@ -68,6 +70,12 @@ def build_app(state: FakeState) -> FastAPI:
         if model == "stall":
             await asyncio.sleep(3)
         said = "Echo: " + _said(body["messages"][-1]["content"])
+        if (body.get("response_format") or {}).get("type") == "json_object":
+            # As OpenAI does: JSON mode needs the word in the conversation, then answers JSON.
+            if not any("json" in str(m["content"]).lower() for m in body["messages"]):
+                message = "'messages' must contain the word 'json' in some form"
+                return _error(400, message, "invalid_request_error")
+            said = json.dumps({"echo": _said(body["messages"][-1]["content"])})
         if model == "json-repair":
             # Sloppy JSON first; valid JSON once it has been told (a turn after its answer).
             repaired = any(m["role"] == "assistant" for m in body["messages"])

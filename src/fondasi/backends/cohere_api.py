@@ -105,6 +105,8 @@ def _message(body: Any) -> str:
 class CohereModel:
     """A Command or Embed model on Cohere's API (or a server that speaks it)."""
 
+    native_json = True  # response_format={"type": "json_object"}
+
     def __init__(
         self,
         client: cohere.ClientV2,
@@ -133,7 +135,11 @@ class CohereModel:
     def _read(
         self, messages: list[cohere.ChatMessageV2], turns: list[tuple[str, str]], o: GenerateOptions
     ) -> Iterator[Chunk]:
-        from cohere import ContentDeltaV2ChatStreamResponse, MessageEndV2ChatStreamResponse
+        from cohere import (
+            ContentDeltaV2ChatStreamResponse,
+            JsonObjectResponseFormatV2,
+            MessageEndV2ChatStreamResponse,
+        )
 
         # Only what is set: the SDK would send None as null, and Cohere's p must be below 1.
         optional: dict[str, Any] = {}
@@ -143,6 +149,8 @@ class CohereModel:
             optional["stop_sequences"] = o.stop[:MAX_STOPS]
         if o.seed is not None:
             optional["seed"] = o.seed
+        if o.json_mode:
+            optional["response_format"] = JsonObjectResponseFormatV2()
         # The SDK's chat_stream is a generator: the request is made, and fails, on first next().
         events = self.client.chat_stream(
             model=self.model,

@@ -111,6 +111,8 @@ def _retry_after(exc: errors.APIError, details: list[dict[str, Any]]) -> float |
 class GeminiModel:
     """A Gemini model behind the Gemini API."""
 
+    native_json = True  # response_mime_type="application/json"
+
     def __init__(
         self,
         client: genai.Client,
@@ -142,6 +144,7 @@ class GeminiModel:
             top_p=options.top_p,
             stop_sequences=options.stop[:MAX_STOPS] or None,
             seed=options.seed,
+            response_mime_type="application/json" if options.json_mode else None,
         )
         # A generator: the request is made, and fails, on the first next() in _read.
         events = self.client.models.generate_content_stream(

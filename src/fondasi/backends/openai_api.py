@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fondasi import json_mode
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.backends.tokens import count_tokens
@@ -101,8 +102,17 @@ def _message(exc: Any) -> str:
     return str(getattr(exc, "message", exc))
 
 
+def mention_json(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI refuses JSON mode unless a message says "JSON": add the ask when none does."""
+    if any("json" in str(m.get("content", "")).lower() for m in messages):
+        return messages
+    return [{"role": "system", "content": json_mode.INSTRUCTION}, *messages]
+
+
 class OpenAIModel:
     """A model behind an OpenAI-wire endpoint."""
+
+    native_json = True  # response_format={"type": "json_object"}
 
     def __init__(
         self, client: Any, model: str, provider: str, capabilities: frozenset[Capability]
@@ -133,6 +143,10 @@ class OpenAIModel:
     def _complete(
         self, messages: list[dict[str, Any]], options: GenerateOptions
     ) -> Iterator[Chunk]:
+        extra: dict[str, Any] = {}
+        if options.json_mode:
+            extra["response_format"] = {"type": "json_object"}
+            messages = mention_json(messages)
         try:
             events = self.client.chat.completions.create(
                 model=self.model,
@@ -144,6 +158,7 @@ class OpenAIModel:
                 top_p=options.top_p,
                 stop=options.stop or None,
                 seed=options.seed,
+                **extra,
             )
         except Exception as exc:
             raise translate(self.provider, exc, self.key_env) from exc

@@ -37,6 +37,19 @@ def load_generator(ctx: typer.Context, model_id: str, fallbacks: list[str]):  # 
         return fondasi.model(model_id, settings, fallbacks=chain)
 
 
+def guarded(ctx: typer.Context, model: Any, policy_name: str | None) -> Any:
+    """The model under a guard policy (named, or config's default); events go to stderr."""
+    settings: Settings = ctx.obj
+    if policy_name is None and not settings.guard.get("default"):
+        return model
+    from fondasi.guard import load_policy
+
+    policy = load_policy(settings, policy_name)
+    if policy is None:
+        return model
+    return policy.wrap(model, lambda event: errors.print(f"[dim]guard: {esc(event.describe())}[/]"))
+
+
 def run(
     ctx: typer.Context,
     model_id: str = typer.Argument(..., help="Catalog id or hf:/path, gguf:/file.gguf."),
@@ -63,6 +76,12 @@ def run(
     select: str | None = typer.Option(None, "--select", help="fixed, random, balanced or knn."),
     no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer at the end."),
     as_json: bool = typer.Option(False, "--json", help="Print the completion as JSON."),
+    json_mode: bool = typer.Option(
+        False, "--json-mode", help="Answer with one JSON object (the provider's JSON mode)."
+    ),
+    guard: str | None = typer.Option(
+        None, "--guard", help="Guard policy for input and output (default: guard.default)."
+    ),
 ) -> None:
     """Generate text from a prompt, streamed to the terminal as it is produced.
 
@@ -81,8 +100,9 @@ def run(
         "top_p": top_p,
         "stop": stop,
         "seed": seed,
+        "json_mode": json_mode,
     }
-    model = load_generator(ctx, model_id, fallback)
+    model = guarded(ctx, load_generator(ctx, model_id, fallback), guard)
     images = [str(path) for path in image] or None
     if confidential:
         from fondasi.router import PrivateRoute
