@@ -70,10 +70,11 @@ def run(
         config, host=host, port=port, models=chosen, db=db, log_text=log_text, guard=guard
     )
     store = Store.open(settings, cfg.db)
-    active = KeyStore(store).active_count()
+    active = KeyStore(store).count(active_only=True)
+    locked = KeyStore(store).count() > 0
     url = store.url
     store.close()
-    if not _loopback(cfg.host) and not active:
+    if not _loopback(cfg.host) and not locked:
         errors.print(
             f"[yellow]warning:[/] binding {esc(cfg.host)} with no API keys: anyone who can "
             "reach it may use it (`fondasi keys create NAME`)"
@@ -81,7 +82,7 @@ def run(
     console.print(f"loading {esc(', '.join(cfg.models))} ...")
 
     def ready(address: str) -> None:
-        keys = f"required ({active} active)" if active else "off (no keys yet)"
+        keys = f"required ({active} active)" if locked else "off (no keys yet)"
         console.print(f"fondasi serving {esc(', '.join(cfg.models))} at {address}/v1")
         console.print(f"  keys: {keys} · log: {esc(_safe(url))} · text logging: {cfg.log_text}")
         console.print("  Ctrl-C stops after the requests in flight finish.")

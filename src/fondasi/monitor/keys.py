@@ -90,9 +90,12 @@ class KeyStore:
         with self.store.engine.connect() as conn:
             return [_info(row) for row in conn.execute(query)]
 
-    def active_count(self) -> int:
-        """Keys not revoked; the server requires a key when this is above zero."""
-        query = select(func.count()).select_from(K).where(K.c.revoked.is_(None))
+    def count(self, active_only: bool = False) -> int:
+        """How many keys exist (or are active). The server requires a key once any was made:
+        revoking the last one locks it rather than opening it to everyone."""
+        query = select(func.count()).select_from(K)
+        if active_only:
+            query = query.where(K.c.revoked.is_(None))
         with self.store.engine.connect() as conn:
             return int(conn.scalar(query) or 0)
 

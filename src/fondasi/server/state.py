@@ -56,6 +56,7 @@ class ServerState:
     _keys: dict[str, KeyInfo] = field(default_factory=dict)
     _aliases: dict[str, Alias] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    _locked: bool = False
     _refreshed: float = -1e9
 
     @property
@@ -68,7 +69,9 @@ class ServerState:
         now = time.monotonic()
         if not force and now - self._refreshed < REFRESH_SECONDS:
             return
-        self._keys = KeyStore(self.store).active_by_hash()
+        keys = KeyStore(self.store)
+        self._keys = keys.active_by_hash()
+        self._locked = bool(self._keys) or keys.count() > 0
         self._aliases = Versions(self.store).all()
         self._refreshed = now
 
@@ -80,9 +83,9 @@ class ServerState:
 
     @property
     def keys_required(self) -> bool:
-        """Keys are required as soon as one exists."""
+        """Keys are required as soon as one was created (even if all are revoked since)."""
         self.refresh()
-        return bool(self._keys)
+        return self._locked
 
     def key(self, secret: str) -> KeyInfo | None:
         """The active key with this secret."""
