@@ -4,6 +4,7 @@ resume after a kill, and bad input."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -239,3 +240,79 @@ def test_tune_cli_reports_the_run(cli: Cli, sentiment: tuple[Path, Path], tmp_pa
     assert again.returncode == 2 and "already holds a tuned model" in again.stderr
     listed = cli("tune", "methods")
     assert all(name in listed.stdout for name in METHODS)
+
+
+def test_memory_risk_and_a_label_missing_from_dev_are_warned_before_training(
+    sentiment: tuple[Path, Path],
+    tmp_path: Path,
+    shared_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psutil
+
+    dev = tmp_path / "dev.jsonl"
+    only_negative = [r for r in read_jsonl(sentiment[1]) if r["label"] == "negative"]
+    dev.write_text("\n".join(json.dumps(row) for row in only_negative), encoding="utf-8")
+    real = psutil.virtual_memory()
+    # A machine with 200 MB free: full fine-tuning of MiniLM needs more than that.
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: real._replace(available=200_000_000))
+    with caplog.at_level(logging.WARNING):
+        result = tune(
+            options(sentiment, tmp_path / "out", eval_data=dev, method="full", max_steps=2),
+            shared_settings,
+            progress=False,
+        )
+    assert "labels missing from the dev set (not measured): positive" in caplog.text
+    assert "training may run out of memory: about" in caplog.text and "0.2 GB free" in caplog.text
+    assert result.steps == 2  # warned, not refused: the estimate may be pessimistic
+
+
+def test_the_memory_estimate_grows_with_batch_length_and_trainable_weights(
+    shared_settings: Settings,
+) -> None:
+    from fondasi.backends.tuned import base_folder, load_transformers
+    from fondasi.tune.memory import estimate, warn_if_tight
+    from fondasi.tune.methods import method
+
+    model = load_transformers(base_folder(MINILM, shared_settings), "classification", ["a", "b"])
+    full = estimate(model, batch=16, length=128)
+    assert full.weights == 4 * sum(p.numel() for p in model.parameters())
+    assert estimate(model, batch=32, length=128).activations > full.activations
+    assert estimate(model, batch=16, length=512).activations > 4 * full.activations
+    lora = estimate(
+        method("lora").apply(model, TuneOptions(base=MINILM, data=Path("x"), out=Path("y"))),
+        16,
+        128,
+    )
+    assert lora.optimiser < full.optimiser / 50
+    assert not warn_if_tight(full, available=100 * full.total)
+    assert warn_if_tight(full, available=full.total)
+
+
+def test_a_non_writable_out_dir_is_refused(
+    sentiment: tuple[Path, Path], tmp_path: Path, shared_settings: Settings
+) -> None:
+    if os.geteuid() == 0:  # root writes through permission bits; sysfs refuses even root
+        locked = Path("/sys")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+    with pytest.raises(BadInputError, match=f"--out {locked} is not writable"):
+        tune(options(sentiment, locked), shared_settings, progress=False)
+
+
+def test_the_finish_report_says_plainly_when_the_baseline_wins() -> None:
+    from fondasi.cli.tune import baseline_verdict
+    from fondasi.tune.report import model_card
+
+    assert "The classical baseline wins on this data" in baseline_verdict(0.61, 0.71)
+    assert "beats TF-IDF" in baseline_verdict(0.80, 0.71)
+    meta = {
+        "method": "lora", "base": MINILM, "fondasi": "0", "created": "2026-01-01",
+        "task": "classification", "trainable": 1, "total": 2, "seconds": 1.0,
+        "peak_ram_mb": 1.0, "data_sha256": "0" * 64, "hyperparameters": {},
+        "metrics": {"accuracy": 0.61}, "baseline": {"accuracy": 0.71, "macro_f1": 0.7},
+    }  # fmt: skip
+    assert "The classical baseline is more accurate than this model" in model_card(meta)

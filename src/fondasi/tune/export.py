@@ -205,9 +205,9 @@ def _quantise(fp32: Path, int8: Path) -> None:
         quantize_dynamic(
             str(fp32),
             str(int8),
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=["MatMul", "Gemm", "Gather"],  # Gather: the embeddings
             per_channel=True,
-            # 7-bit weights: full 8-bit saturates the AVX2 int8 kernels (onnx_export.py).
+            # 7-bit weights: full 8-bit saturates the AVX2 int8 kernels (see onnx_export.py).
             reduce_range=True,
             weight_type=QuantType.QInt8,
         )

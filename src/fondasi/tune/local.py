@@ -309,7 +309,7 @@ def _classification_metrics(prediction: Any) -> dict[str, float]:
     truth = prediction.label_ids
     return {
         "accuracy": float(accuracy_score(truth, guesses)),
-        "macro_f1": float(f1_score(truth, guesses, average="macro")),
+        "macro_f1": float(f1_score(truth, guesses, average="macro", zero_division=0)),
     }
 
 

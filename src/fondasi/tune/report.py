@@ -21,7 +21,7 @@ def baseline(train: list[dict[str, Any]], dev: list[dict[str, Any]]) -> dict[str
     truth = [str(r["label"]) for r in dev]
     return {
         "accuracy": float(accuracy_score(truth, guesses)),
-        "macro_f1": float(f1_score(truth, guesses, average="macro")),
+        "macro_f1": float(f1_score(truth, guesses, average="macro", zero_division=0)),
     }
 
 
