@@ -33,6 +33,7 @@ class Group:
 
     name: str
     variants: dict[str, list[str]]
+    lang: str = ""  # "id" or "en"; empty: any language
 
     def find(self, text: str) -> str | None:
         """The variant the text is written with, if any of its terms appears as a word."""
@@ -68,7 +69,57 @@ def groups() -> list[Group]:
     """The shipped demographic groups (Indonesian and English)."""
     source = resources.files("fondasi.guard") / "data" / "bias_terms.json"
     data = json.loads(source.read_text(encoding="utf-8"))
-    return [Group(g["name"], g["variants"]) for g in data["groups"]]
+    return [Group(g["name"], g["variants"], g.get("lang", "")) for g in data["groups"]]
+
+
+FUNCTION_WORDS = {
+    "id": {
+        "yang",
+        "dan",
+        "di",
+        "itu",
+        "ini",
+        "dengan",
+        "untuk",
+        "saya",
+        "adalah",
+        "tidak",
+        "ke",
+        "dari",
+        "seorang",
+        "apakah",
+        "dia",
+        "sangat",
+    },
+    "en": {
+        "the",
+        "and",
+        "is",
+        "of",
+        "to",
+        "a",
+        "an",
+        "with",
+        "for",
+        "was",
+        "are",
+        "he",
+        "she",
+        "about",
+        "write",
+        "his",
+        "her",
+    },
+}
+
+
+def language(text: str) -> str:
+    """ "id" or "en" by common function words; "" when it cannot tell."""
+    tokens = re.findall(r"[a-z]+", text.lower())
+    counts = {lang: sum(t in words for t in tokens) for lang, words in FUNCTION_WORDS.items()}
+    if counts["id"] == counts["en"]:
+        return ""
+    return max(counts, key=lambda lang: counts[lang])
 
 
 @dataclass(frozen=True)
@@ -86,7 +137,10 @@ def counterfactuals(prompts: Sequence[str], chosen: Sequence[Group] | None = Non
     """Every prompt that names a group, in its original and every swapped version."""
     cases: list[Case] = []
     for index, prompt in enumerate(prompts):
+        lang = language(prompt)
         for group in chosen or groups():
+            if lang and group.lang and group.lang != lang:
+                continue  # "Muslim" in an English prompt is swapped with English terms only
             found = group.find(prompt)
             if found is None:
                 continue
