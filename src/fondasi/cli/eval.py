@@ -85,6 +85,7 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
             **({"template": template} if template else {}),
             **({"shots": k} if k else {}),
             **({"select": options["select"]} if options["select"] and k else {}),
+            **({"max_tokens": options["max_tokens"]} if options["max_tokens"] else {}),
         }
         for model in models
         for template in templates
@@ -144,6 +145,7 @@ def run(
         None, "--corpus-columns", help="id=doc_id,text=body."
     ),
     judge: str | None = typer.Option(None, "--judge", help="Judge model for the judge metric."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Most tokens per answer."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N rows."),
     out: Path | None = typer.Option(
         None, "--out", help="Output folder (default FONDASI_HOME/evals/…)."
@@ -218,21 +220,28 @@ class _progress:
 def show(results: Any) -> None:
     """The leaderboard and the verdict in the terminal."""
     table = Table(title=esc(results.name), title_justify="left", pad_edge=False)
-    table.add_column("candidate")
-    for name in results.metrics:
+    table.add_column("candidate", min_width=24, overflow="fold")
+    shown_metrics = results.metrics[:3]  # the rest are in the report
+    for name in shown_metrics:
         table.add_column(esc(name), justify="right")
     for column in ("p50", "ex/s", "cost $", "fail"):
         table.add_column(column, justify="right")
     for c in results.candidates:
         cells = []
-        for name in results.metrics:
+        for name in shown_metrics:
             value = c.metrics.get(name)
             shown = f"{value:.3f}" if value is not None else "–"
             if name == results.headline and c.ci is not None:
                 shown += f" [dim]±{(c.ci.high - c.ci.low) / 2:.3f}[/]"
             cells.append(shown)
         p50 = f"{c.latency.p50 * 1000:.1f}ms" if c.latency.p50 is not None else "–"
-        rate = f"{c.throughput:.1f}" if c.throughput else "–"
+        rate = (
+            "–"
+            if not c.throughput
+            else f"{c.throughput:,.0f}"
+            if c.throughput >= 100
+            else f"{c.throughput:.1f}"
+        )
         cost = f"{c.cost_usd:.4f}" if c.cost_usd is not None else "?"
         style = "dim" if c.kind == "baseline" else None
         table.add_row(esc(c.name), *cells, p50, rate, cost, str(c.failures), style=style)

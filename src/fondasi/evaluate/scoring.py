@@ -130,9 +130,8 @@ def verdict(
             said.append(
                 f"A baseline wins: {top_base.name} ({_fmt(top_base.metrics[name], head)}) scores "
                 f"above every pre-trained model candidate (best: {top_model.name}, "
-                f"{_fmt(top_model.metrics[name], head)}). On this data the models do not earn "
-                "their cost; more in-domain training data for the baseline, or a tuned model, "
-                "is the cheaper path."
+                f"{_fmt(top_model.metrics[name], head)}). Unless the models bring something this "
+                "score does not measure, the baseline is the cheaper choice on this data."
             )
         else:
             said.append(

@@ -96,7 +96,12 @@ def load_image(ref: str, folder: str) -> Any:
         name = ref.removeprefix("skimage:")
         if not name.isidentifier() or not hasattr(data, name):
             raise BadInputError(f"scikit-image has no sample photo {name!r}")
-        return getattr(data, name)()
+        image = getattr(data, name)()
+        if image.ndim == 2:  # greyscale photos: three equal channels for RGB models
+            import numpy as np
+
+            image = np.stack([image] * 3, axis=-1)
+        return image[..., :3]
     path = Path(ref).expanduser()
     path = path if path.is_absolute() else Path(folder) / path
     if not path.is_file():
