@@ -141,9 +141,10 @@ class Versions:
         return self.set(name, targets)
 
     def promote(self, name: str, model: str | None = None) -> Alias:
-        """Give all traffic to ``model`` (default: the target with the smallest share)."""
+        """Give all traffic to ``model`` (default: the canary, the smallest and newest share)."""
         current = self.get(name)
-        chosen = model or min(current.targets, key=lambda t: t.weight).model
+        # The canary: the smallest share, and on a tie the newest (canary() adds it last).
+        chosen = model or min(reversed(current.targets), key=lambda t: t.weight).model
         if chosen not in {t.model for t in current.targets}:
             raise BadInputError(f"{chosen!r} is not behind {name!r}: {describe(current)}")
         return self.point(name, chosen)
