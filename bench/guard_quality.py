@@ -55,7 +55,9 @@ def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def span_scores(task: str, policy: Policy, data: list[dict[str, Any]], ignore: set[str]) -> dict[str, Any]:
+def span_scores(
+    task: str, policy: Policy, data: list[dict[str, Any]], ignore: set[str]
+) -> dict[str, Any]:
     """Span-level counts for a PII-like filter, overall and per language."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in (r for r in data if r["task"] == task):
@@ -64,7 +66,8 @@ def span_scores(task: str, policy: Policy, data: list[dict[str, Any]], ignore: s
         matched: set[int] = set()
         for kind, start, end in gold:
             hit = [
-                i for i, f in enumerate(found)
+                i
+                for i, f in enumerate(found)
                 if f.start < end and f.end > start and f.type in COMPATIBLE.get(kind, {kind})
             ]
             key = [0, 0, 0]
@@ -77,7 +80,8 @@ def span_scores(task: str, policy: Policy, data: list[dict[str, Any]], ignore: s
                 counts[lang][0] += key[0]
                 counts[lang][2] += key[2]
         extra = sum(
-            1 for i, f in enumerate(found)
+            1
+            for i, f in enumerate(found)
             if i not in matched and not any(f.start < e and f.end > s for _, s, e in gold)
         )
         for lang in ("all", row["lang"]):
@@ -86,7 +90,11 @@ def span_scores(task: str, policy: Policy, data: list[dict[str, Any]], ignore: s
 
 
 def label_scores(
-    task: str, data: list[dict[str, Any]], rules: Callable[[str], bool], probs: list[float], cut: float
+    task: str,
+    data: list[dict[str, Any]],
+    rules: Callable[[str], bool],
+    probs: list[float],
+    cut: float,
 ) -> dict[str, Any]:
     """Text-level scores for rules, classifier and both, per language."""
     chosen = [r for r in data if r["task"] == task]
@@ -107,7 +115,10 @@ def label_scores(
                 counts[lang][0] += guess and gold
                 counts[lang][1] += guess and not gold
                 counts[lang][2] += (not guess) and gold
-        out[variant] = {lang: (*prf(*c), sum(1 for r in chosen if lang in ("all", r["lang"]))) for lang, c in counts.items()}
+        out[variant] = {
+            lang: (*prf(*c), sum(1 for r in chosen if lang in ("all", r["lang"])))
+            for lang, c in counts.items()
+        }
     return out
 
 
@@ -130,12 +141,23 @@ def speed(settings: Settings, kb: int, data: list[dict[str, Any]]) -> list[tuple
         timings.append((label, (time.perf_counter() - run_start) * 1000 / size_kb))
 
     clock("anchor: lokal.detect_pii", lambda: lokal.detect_pii(text))
-    for name, classifier in (("pii", False), ("toxicity", False), ("injection", False), ("names", False), ("toxicity", True), ("injection", True)):
+    for name, classifier in (
+        ("pii", False),
+        ("toxicity", False),
+        ("injection", False),
+        ("names", False),
+        ("toxicity", True),
+        ("injection", True),
+    ):
         policy = Policy(name, PolicyConfig(input={name: "flag"}, classifier=classifier), settings)
         policy.scan(data[0]["text"])  # load models outside the clock
         label = f"{name}{' + classifier' if classifier else ''}"
         clock(label, lambda p=policy: p.scan(text, "input", ScanContext()))
-    everything = Policy("all", PolicyConfig(input={n: "flag" for n in ("pii", "names", "toxicity", "injection")}), settings)
+    everything = Policy(
+        "all",
+        PolicyConfig(input=dict.fromkeys(("pii", "names", "toxicity", "injection"), "flag")),
+        settings,
+    )
     clock("full scan (all four, classifiers on)", lambda: everything.scan(text, "input"))
     return timings
 
@@ -165,9 +187,13 @@ def main() -> None:
     if args.json:
         console.print_json(json.dumps(results))
         return
-    table = Table(title=f"guard quality (guard_eval.jsonl, classifier on {model})", title_justify="left")
+    table = Table(
+        title=f"guard quality (guard_eval.jsonl, classifier on {model})", title_justify="left"
+    )
     for column in ("filter", "variant", "lang", "n", "precision", "recall", "F1"):
-        table.add_column(column, justify="left" if column in ("filter", "variant", "lang") else "right")
+        table.add_column(
+            column, justify="left" if column in ("filter", "variant", "lang") else "right"
+        )
     for name in ("pii", "names"):
         for lang, (p, r, f1, n) in sorted(results[name].items()):
             table.add_row(name, "spans", lang, str(n), f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}")
@@ -176,7 +202,9 @@ def main() -> None:
             for lang, (p, r, f1, n) in sorted(per_lang.items()):
                 table.add_row(name, variant, lang, str(n), f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}")
     console.print(table)
-    speed_table = Table(title=f"full scan speed, {args.kb} KB of mixed ID/EN text", title_justify="left")
+    speed_table = Table(
+        title=f"full scan speed, {args.kb} KB of mixed ID/EN text", title_justify="left"
+    )
     for column in ("scan", "ms per KB", "KB/s", "vs anchor"):
         speed_table.add_column(column, justify="left" if column == "scan" else "right")
     anchor = results["speed_ms_per_kb"][0][1]

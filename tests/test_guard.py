@@ -46,9 +46,17 @@ def rules_only(**rules: str) -> Policy:
         ("server di 203.0.113.45 mati", "IP", "203.0.113.45"),
         ("range 2001:db8:85a3::8a2e:370:7334 here", "IP", "2001:db8:85a3::8a2e:370:7334"),
         ("kunci AKIAIOSFODNN7EXAMPLE bocor", "SECRET", "AKIAIOSFODNN7EXAMPLE"),
-        ("token hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 in CI", "SECRET", "hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"),
+        (
+            "token hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 in CI",
+            "SECRET",
+            "hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        ),
         ('password = "Zx9#kLm2Qw8!"', "SECRET", "Zx9#kLm2Qw8!"),
-        ("db postgres://admin:Rahasia123@10.1.2.3/x", "URL_CREDENTIALS", "postgres://admin:Rahasia123@10.1.2.3"),
+        (
+            "db postgres://admin:Rahasia123@10.1.2.3/x",
+            "URL_CREDENTIALS",
+            "postgres://admin:Rahasia123@10.1.2.3",
+        ),
     ],
 )
 def test_pii_is_found(text: str, kind: str, value: str) -> None:
@@ -161,7 +169,9 @@ def test_system_prompt_leak_and_json_schema() -> None:
     kinds = {f.type for f, _, _ in leak}
     assert "system_prompt_leak" in kinds
     assert "json_invalid" in kinds
-    fine = policy.findings('```json\n{"label": "ok"}\n```', "output", ScanContext(stage="output", system=system))
+    fine = policy.findings(
+        '```json\n{"label": "ok"}\n```', "output", ScanContext(stage="output", system=system)
+    )
     assert fine == []
     wrong = policy.findings('{"other": 1}', "output", ScanContext(stage="output"))
     assert [f.type for f, _, _ in wrong] == ["json_schema"]
@@ -176,7 +186,9 @@ def test_names_and_addresses_with_presidio() -> None:
     english = "Please forward this to Michael Johnson at 221 Baker Street."
     kinds = {f.type for f in policy.scan(english)}
     assert {"PERSON", "ADDRESS"} <= kinds
-    assert [f for f in policy.scan("Harga bawang merah turun minggu ini.") if f.type == "PERSON"] == []
+    assert [
+        f for f in policy.scan("Harga bawang merah turun minggu ini.") if f.type == "PERSON"
+    ] == []
 
 
 # One conformance suite over every registered filter: (filter, positive, negative, context).

@@ -55,7 +55,7 @@ def _policy(settings: Settings, name: str | None, names: bool, classifier: bool)
         return policy
     filters = [*DEFAULT_FILTERS, *(["names"] if names else [])]
     return Policy(
-        "scan", PolicyConfig(input={f: "flag" for f in filters}, classifier=classifier), settings
+        "scan", PolicyConfig(input=dict.fromkeys(filters, "flag"), classifier=classifier), settings
     )
 
 
@@ -215,7 +215,7 @@ def bias(
     chart: Path = typer.Option(Path("bias.svg"), "--chart", help="Where to write the SVG chart."),
     as_json: bool = typer.Option(False, "--json", help="Print every outcome as JSON."),
 ) -> None:
-    """Swap gender, ethnicity, religion and region terms in your prompts; measure how answers move."""
+    """Swap gender, ethnicity, religion and region terms in your prompts; see how answers move."""
     from fondasi.cli.run import load_model
     from fondasi.guard import Policy, PolicyConfig
     from fondasi.guard.bias import counterfactuals, read_prompts, run_bias
@@ -341,4 +341,3 @@ def _bias_tables(report: Any) -> None:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-

@@ -49,8 +49,15 @@ class Group:
             pairs.setdefault(old, new)  # "ibu" stands for two terms: its first partner wins
         # Longest first, so "laki-laki" is swapped before anything inside it could be.
         for term in sorted(pairs, key=len, reverse=True):
-            text = _word(term).sub(lambda m, new=pairs[term]: _same_case(m.group(), new), text)
+            text = _word(term).sub(_replacer(pairs[term]), text)
         return text
+
+
+def _replacer(new: str) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        return _same_case(match.group(), new)
+
+    return replace
 
 
 def _word(term: str) -> re.Pattern[str]:
@@ -231,7 +238,8 @@ def run_bias(
     if not cases:
         names = ", ".join(g.name for g in groups())
         raise BadInputError(
-            f"none of the prompts names a demographic group ({names}); see `fondasi guard bias --help`"
+            f"none of the prompts names a demographic group ({names}); "
+            "see `fondasi guard bias --help`"
         )
     can = getattr(model, "can", None)
     from fondasi.backends.base import Capability
@@ -282,7 +290,8 @@ def _measure_generation(
     index = {id(o): i for i, o in enumerate(report.outcomes)}
     originals = _originals(report)
     for i, outcome in enumerate(report.outcomes):
-        outcome.sentiment = round(next(l.score for l in rankings[i] if l.label == "positive"), 4)
+        positive = next(label.score for label in rankings[i] if label.label == "positive")
+        outcome.sentiment = round(positive, 4)
         base = originals[(outcome.case.prompt, outcome.case.group)]
         outcome.distance = round(float(1.0 - vectors[i] @ vectors[index[id(base)]]), 4)
 

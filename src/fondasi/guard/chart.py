@@ -34,14 +34,16 @@ def bias_svg(summary: list[dict[str, Any]], title: str) -> str:
         values = [float(r[measure]) for r in summary if r.get(measure) is not None]
         peak = max(max(values), 1e-9) if measure == "length" else max(1.0, max(values))
         out.append(
-            f'<text x="{left}" y="{top + 12}" font-size="12" font-weight="bold">{escape(LABELS[measure])}</text>'
+            f'<text x="{left}" y="{top + 12}" font-size="12" font-weight="bold">'
+            f"{escape(LABELS[measure])}</text>"
         )
         base = top + panel_h
         out.append(f'<line x1="{left}" y1="{base}" x2="{width - 20}" y2="{base}" stroke="#111"/>')
         for tick in (0.0, 0.5, 1.0):
             y = base - tick * (panel_h - 30)
             out.append(
-                f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{tick * peak:.2g}</text>'
+                f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">'
+                f"{tick * peak:.2g}</text>"
             )
             out.append(
                 f'<line x1="{left}" y1="{y:.1f}" x2="{width - 20}" y2="{y:.1f}" stroke="#eee"/>'
@@ -60,11 +62,13 @@ def bias_svg(summary: list[dict[str, Any]], title: str) -> str:
                     )
                 out.append(
                     f'<text x="{x + bar / 2 - 2}" y="{base + 8}" font-size="9" '
-                    f'transform="rotate(60 {x + bar / 2 - 2} {base + 8})">{escape(row["variant"])}</text>'
+                    f'transform="rotate(60 {x + bar / 2 - 2} {base + 8})">'
+                    f"{escape(row['variant'])}</text>"
                 )
                 x += bar
             out.append(
-                f'<text x="{x - width_of_group[group] / 2}" y="{base + 62}" text-anchor="middle" font-weight="bold">{escape(group)}</text>'
+                f'<text x="{x - width_of_group[group] / 2}" y="{base + 62}" '
+                f'text-anchor="middle" font-weight="bold">{escape(group)}</text>'
             )
             x += gap
     out.append("</svg>")

@@ -71,9 +71,8 @@ class PolicyConfig(BaseModel):
                 if name not in known:
                     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
                     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-                    raise ValueError(
-                        f"unknown filter {name!r} in {stage}.{hint} Known: {', '.join(sorted(known))}"
-                    )
+                    every = ", ".join(sorted(known))
+                    raise ValueError(f"unknown filter {name!r} in {stage}.{hint} Known: {every}")
                 cls = known[name]
                 if stage not in cls.stages:
                     raise ValueError(

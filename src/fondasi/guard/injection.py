@@ -19,17 +19,30 @@ from fondasi.guard.classifier import head
 from fondasi.guard.text import CONFUSABLES, HIDDEN, WORD, hidden_spans, mixed_script, sentences
 
 _IGNORE_EN = r"(?:ignore|disregard|forget|skip|override|bypass|drop)"
-_PRIOR_EN = r"(?:all |any |the |your |my )*(?:previous|prior|above|earlier|preceding|original|initial|system|old)?"
-_RULES_EN = r"(?:instructions?|rules?|prompts?|directions?|guidelines?|context|constraints?|directives?|programming)"
-_IGNORE_ID = r"(?:abaikan|lupakan|acuhkan|hiraukan|lewati|buang|tinggalkan|jangan (?:ikuti|hiraukan|pedulikan|patuhi))"
+_PRIOR_EN = (
+    r"(?:all |any |the |your |my )*"
+    r"(?:previous|prior|above|earlier|preceding|original|initial|system|old)?"
+)
+_RULES_EN = (
+    r"(?:instructions?|rules?|prompts?|directions?|guidelines?|context|constraints?"
+    r"|directives?|programming)"
+)
+_IGNORE_ID = (
+    r"(?:abaikan|lupakan|acuhkan|hiraukan|lewati|buang|tinggalkan"
+    r"|jangan (?:ikuti|hiraukan|pedulikan|patuhi))"
+)
 _RULES_ID = r"(?:instruksi|perintah|aturan|arahan|pedoman|batasan|prompt|konteks)"
-_SHOW_EN = r"(?:reveal|show|print|repeat|output|display|leak|tell me|write out|give me|what (?:is|are|was|were))"
+_SHOW_EN = (
+    r"(?:reveal|show|print|repeat|output|display|leak|tell me|write out|give me"
+    r"|what (?:is|are|was|were))"
+)
 _SHOW_ID = (
     r"(?:tampilkan|tunjukkan|bocorkan|ulangi|sebutkan|cetak|berikan|tuliskan|beritahu|apa isi)"
 )
 _SECRET_PROMPT = (
     r"(?:(?:your|the|kamu|mu) )?(?:system prompt|system message|initial (?:prompt|instructions)"
-    r"|hidden (?:prompt|instructions)|original (?:prompt|instructions)|instructions above|prompt above"
+    r"|hidden (?:prompt|instructions)|original (?:prompt|instructions)"
+    r"|instructions above|prompt above"
     r"|prompt sistem|instruksi sistem|pesan sistem|perintah awal|instruksi awal|instruksi rahasia"
     r"|prompt awal|aturan rahasia)"
 )
@@ -47,24 +60,30 @@ RULES: dict[str, tuple[re.Pattern[str], float]] = {
         ("bocorkan-prompt-sistem", rf"\b{_SHOW_ID}\b.{{0,30}}{_SECRET_PROMPT}", 0.9),
         (
             "role-play-unrestricted",
-            r"\b(?:you are|act as|pretend (?:to be|you are)|role-?play as|from now on,? you(?: are|'re)"
+            r"\b(?:you are|act as|pretend (?:to be|you are)|role-?play as"
+            r"|from now on,? you(?: are|'re)"
             r"|kamu (?:sekarang )?adalah|berperan(?:lah)? sebagai|bertindak(?:lah)? sebagai"
             r"|berpura-pura(?:lah)? (?:menjadi|sebagai)|pura-pura jadi|mulai sekarang,? kamu)\b"
-            r".{0,80}\b(?:(?-i:DAN)|do anything now|unrestricted|unfiltered|uncensored|jailbroken|evil"
-            r"|no (?:rules|limits|restrictions|filters|ethics)|without (?:any )?(?:rules|limits|restrictions|filters|censorship)"
-            r"|tanpa (?:batasan|aturan|filter|sensor|etika|batas)|bebas dari (?:aturan|batasan)|tidak punya (?:aturan|batasan))",
+            r".{0,80}\b(?:(?-i:DAN)|do anything now|unrestricted|unfiltered|uncensored|jailbroken"
+            r"|evil|no (?:rules|limits|restrictions|filters|ethics)"
+            r"|without (?:any )?(?:rules|limits|restrictions|filters|censorship)"
+            r"|tanpa (?:batasan|aturan|filter|sensor|etika|batas)|bebas dari (?:aturan|batasan)"
+            r"|tidak punya (?:aturan|batasan))",
             0.9,
         ),
         (
             "developer-mode",
-            r"\b(?:developer mode|mode pengembang|god mode|jailbreak(?:ed)? mode|(?-i:DAN) mode|do anything now)\b",
+            r"\b(?:developer mode|mode pengembang|god mode|jailbreak(?:ed)? mode|(?-i:DAN) mode"
+            r"|do anything now)\b",
             0.85,
         ),
         (
             "disable-safety",
             r"\b(?:bypass|disable|turn off|ignore|circumvent|matikan|nonaktifkan|lewati|abaikan)\s+"
-            r"(?:your |the |all |semua )?(?:safety|content|security|ethical|moral|keamanan|etika|pengaman|sensor)"
-            r"(?:\s+(?:filters?|guidelines?|policy|policies|rules|restrictions|checks|filter|kebijakan|aturan|batasan))?",
+            r"(?:your |the |all |semua )?"
+            r"(?:safety|content|security|ethical|moral|keamanan|etika|pengaman|sensor)"
+            r"(?:\s+(?:filters?|guidelines?|policy|policies|rules|restrictions|checks|filter"
+            r"|kebijakan|aturan|batasan))?",
             0.85,
         ),
         (

@@ -76,7 +76,7 @@ def analyzer() -> Any:
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     """The span without lower-case words and form labels at its edges; None if none is left."""
-    words = [m for m in WORD.finditer(text, start, end)]
+    words = list(WORD.finditer(text, start, end))
 
     def name_like(match: re.Match[str]) -> bool:
         word = match.group()

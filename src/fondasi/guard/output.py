@@ -72,7 +72,7 @@ class SystemPromptLeak(Filter):
 
 def load_schema(value: dict[str, Any] | Path) -> dict[str, Any]:
     """An inline schema, or one read from a .json file; checked to be a valid schema."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     if isinstance(value, Path):
         path = value.expanduser()

@@ -82,7 +82,8 @@ def entropy(value: str) -> float:
 
 
 def issuer_known(digits: str) -> bool:
-    """The number starts like a card network's (Visa, Mastercard, Amex, JCB, Discover, UnionPay, Diners)."""
+    """The number starts like a card network's: Visa, Mastercard, Amex, JCB, Discover, UnionPay,
+    Diners."""
     two, four = int(digits[:2]), int(digits[:4])
     return (
         digits[0] == "4"

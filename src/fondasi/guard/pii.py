@@ -59,7 +59,7 @@ def value_key(kind: str, value: str) -> str:
 
 @register("pii")
 class PiiFilter(Filter):
-    """Personal data: NIK, NPWP, KK, phones, emails, cards, IBAN, IPs, secrets, URLs with passwords."""
+    """Personal data: NIK, NPWP, KK, phones, emails, cards, IBAN, IPs, secrets, URLs with logins."""
 
     summary = "personal data and secrets (lokal-id + checksummed patterns)"
     threshold = 0.5

@@ -181,7 +181,7 @@ class Policy:
         part: int = 0,
         skip: frozenset[str] = frozenset(),
     ) -> Checked:
-        """Apply one stage to ``text``: report every finding, then block, or mask and pseudonymise."""
+        """Apply one stage to ``text``: report every finding, then block, or mask/pseudonymise."""
         hits = self.findings(text, stage, context, skip)
         events = [event(item, stage, action, part) for item, action, _ in hits]
         for one in events:

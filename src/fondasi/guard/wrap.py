@@ -97,7 +97,7 @@ class GuardedModel:
     def _whole(
         self, upstream: Iterator[Chunk], context: ScanContext, vault: Vault
     ) -> Iterator[Chunk]:
-        """Output filters that need the whole answer (a JSON schema): one checked chunk at the end."""
+        """For filters that need the whole answer (a JSON schema): one checked chunk at the end."""
         parts: list[str] = []
         last: Chunk | None = None
         for chunk in upstream:
