@@ -25,7 +25,7 @@ from fondasi.prompts.render import Rendered
 from fondasi.prompts.sandbox import PromptError
 from fondasi.prompts.template import PromptTemplate as Prompt
 from fondasi.recommend import Ranking, Recommendation, Requirements, rank
-from fondasi.router import Fallback, PrivateRoute
+from fondasi.router import Fallback, PrivateRoute, route
 from fondasi.settings import Settings
 from fondasi.system import Hardware
 from fondasi.types import Completion, GenerateOptions, Message
@@ -91,7 +91,9 @@ def model(
 
     With fallbacks (given, or ``[fallbacks]`` in config.toml) you get a ``Fallback`` chain;
     with a ``private_model`` (given, or in config.toml) a hosted model is wrapped in a
-    ``PrivateRoute`` that keeps requests with personal data on that local model.
+    ``PrivateRoute`` that keeps requests with personal data on that local model. A
+    ``[router]`` budget or latency SLO passes a hosted model over for the next in its chain
+    (or ``over_budget_model``); routed calls are recorded in the log store.
     """
     from fondasi.handle import load
 
@@ -101,13 +103,8 @@ def model(
     def loader(ref: str) -> Model:
         return load(ref, settings, catalog)
 
-    chain = fallbacks if fallbacks is not None else settings.fallbacks.get(model_id, [])
-    public: Model | Fallback = Fallback([model_id, *chain], loader) if chain else loader(model_id)
-    private = private_model or settings.private_model
-    remote = isinstance(public, Fallback) or public.remote
-    if private and remote and private != model_id:
-        return PrivateRoute(public, private, loader)
-    return public
+    chain = list(fallbacks if fallbacks is not None else settings.fallbacks.get(model_id, []))
+    return route(model_id, chain, private_model or settings.private_model, settings, loader)
 
 
 def recommend(

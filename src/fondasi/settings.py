@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,40 @@ def resolve_home(home: Path | str | None = None) -> Path:
     """The fondasi home folder: an explicit path, else ``FONDASI_HOME``, else ``~/.fondasi``."""
     chosen = home or os.environ.get("FONDASI_HOME") or DEFAULT_HOME
     return Path(chosen).expanduser()
+
+
+class RouterSettings(BaseModel):
+    """The hybrid router's policy ([router] in config.toml), beside [fallbacks]."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    budgets: dict[str, float] = Field(
+        default_factory=dict,
+        description="USD a provider may spend per calendar month (UTC); over it, route local.",
+    )
+    over_budget_model: str | None = Field(
+        default=None,
+        description="Local model that answers once a budget is spent; default private_model.",
+    )
+    latency_slo_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="p95 latency a model must keep over its recent calls, or be passed over.",
+    )
+    slo_window: int = Field(
+        default=20, ge=5, le=1000, description="Recent calls the latency p95 is taken over."
+    )
+    record: bool = Field(
+        default=True, description="Record every routed call and its reasons in the log store."
+    )
+
+    @field_validator("budgets")
+    @classmethod
+    def _non_negative(cls, budgets: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, usd in budgets.items() if usd < 0]
+        if bad:
+            raise ValueError(f"budgets must be 0 or more USD; not {', '.join(bad)}")
+        return budgets
 
 
 class Settings(BaseSettings):
@@ -71,6 +105,10 @@ class Settings(BaseSettings):
     private_model: str | None = Field(
         default=None,
         description="Local model that answers requests with personal data instead of an API.",
+    )
+    router: RouterSettings = Field(
+        default_factory=RouterSettings,
+        description="Budgets, latency SLO and recording of the hybrid router ([router]).",
     )
     hardware_usd_per_hour: float = Field(
         default=0.0,

@@ -25,6 +25,7 @@ from fondasi.cli import (
     recommend,
     run,
     serve,
+    spend,
     tune,
 )
 from fondasi.cli import eval as evaluate
@@ -73,6 +74,7 @@ app.add_typer(guard.app, name="guard")
 app.command("stats")(logs.stats)
 app.command("recommend")(recommend.recommend)
 app.command("doctor")(doctor.doctor)
+app.command("spend")(spend.spend)
 app.command("run")(run.run)
 app.command("chat")(run.chat)
 app.command("embed")(embed.embed)

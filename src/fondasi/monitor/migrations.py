@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, Table, select
 
 from fondasi.monitor import tables
+from fondasi.monitor.drift_cache import drift_embeddings
 
 Migration = Callable[[Connection], None]
 
@@ -30,6 +31,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m004_api_keys", _create(tables.api_keys)),
     ("m005_aliases", _create(tables.aliases)),
     ("m006_alias_history", _create(tables.alias_history)),
+    ("m007_routed_calls", _create(tables.routed_calls)),
+    ("m008_drift_embeddings", _create(drift_embeddings)),
 ]
 
 

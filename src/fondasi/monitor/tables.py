@@ -118,3 +118,16 @@ alias_history = Table(
     Column("targets", Text),  # the targets after the change; None after remove
     Index("ix_alias_history_name", "name"),
 )
+
+routed_calls = Table(
+    "routed_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("model", String(300), nullable=False),  # the model that answered, or was skipped
+    Column("provider", String(100)),  # None for local models
+    Column("cost_usd", Float),
+    Column("answered", Boolean, nullable=False),
+    Column("decision", Text, nullable=False),  # every model tried and why, in words
+    Index("ix_routed_calls_provider_ts", "provider", "ts"),
+)
