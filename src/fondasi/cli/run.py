@@ -37,14 +37,18 @@ def load_generator(ctx: typer.Context, model_id: str, fallbacks: list[str]):  # 
         return fondasi.model(model_id, settings, fallbacks=chain)
 
 
-def guarded(ctx: typer.Context, model: Any, policy_name: str | None) -> Any:
-    """The model under a guard policy (named, or config's default); events go to stderr."""
+def guard_policy(ctx: typer.Context, policy_name: str | None) -> Any:
+    """The guard policy named, or config's default, or None; checked before a model loads."""
     settings: Settings = ctx.obj
     if policy_name is None and not settings.guard.get("default"):
-        return model
+        return None
     from fondasi.guard import load_policy
 
-    policy = load_policy(settings, policy_name)
+    return load_policy(settings, policy_name)
+
+
+def guarded(model: Any, policy: Any) -> Any:
+    """The model under a guard policy; every event goes to stderr."""
     if policy is None:
         return model
     return policy.wrap(model, lambda event: errors.print(f"[dim]guard: {esc(event.describe())}[/]"))
@@ -102,7 +106,8 @@ def run(
         "seed": seed,
         "json_mode": json_mode,
     }
-    model = guarded(ctx, load_generator(ctx, model_id, fallback), guard)
+    policy = guard_policy(ctx, guard)
+    model = guarded(load_generator(ctx, model_id, fallback), policy)
     images = [str(path) for path in image] or None
     if confidential:
         from fondasi.router import PrivateRoute
