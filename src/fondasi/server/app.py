@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -20,7 +21,16 @@ from fondasi import __version__
 from fondasi.monitor.store import Store
 from fondasi.monitor.versions import Versions
 from fondasi.monitor.writer import LogWriter
-from fondasi.server import admin, errors, feedback, metrics, v1_chat, v1_embeddings, v1_models
+from fondasi.server import (
+    admin,
+    errors,
+    feedback,
+    metrics,
+    ui,
+    v1_chat,
+    v1_embeddings,
+    v1_models,
+)
 from fondasi.server.config import ServeConfig
 from fondasi.server.limits import BodyLimit
 from fondasi.server.metrics import Metrics
@@ -31,6 +41,7 @@ from fondasi.server.state import ServerState
 from fondasi.settings import Settings
 
 log = logging.getLogger(__name__)
+
 ROUTERS = [
     v1_chat.router,
     v1_embeddings.router,
@@ -38,6 +49,7 @@ ROUTERS = [
     feedback.router,
     metrics.router,
     admin.router,
+    ui.router,
 ]
 
 
@@ -130,14 +142,30 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
     return app
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that after a graceful stop on SIGINT/SIGTERM the process ends
+    normally (exit 0, last words printed) instead of re-raising the signal at itself."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 def run(
     config: ServeConfig, settings: Settings, on_ready: Callable[[str], None] | None = None
 ) -> None:
     """Serve until SIGINT/SIGTERM, then finish in-flight requests and flush the log."""
-    import uvicorn
-
     state = build_state(config, settings)
-    app = create_app(state)
+    try:
+        # Load before binding: a bad model id is one clear error, not a failed start-up.
+        for ref in config.models:
+            state.pool.get(ref)
+    except BaseException:
+        state.runner.close()
+        state.writer.close()
+        state.store.close()
+        raise
+    app = create_app(state, preload=False)
     server_config = uvicorn.Config(
         app,
         host=config.host,
@@ -146,7 +174,7 @@ def run(
         timeout_graceful_shutdown=int(config.graceful_timeout_s) or None,
         access_log=False,
     )
-    server = uvicorn.Server(server_config)
+    server = _Server(server_config)
     if on_ready is not None:
         original = server.startup
 
