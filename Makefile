@@ -12,7 +12,7 @@ EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,dev
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: browser demo test check lint format bench bench-prompts bench-client clean
+.PHONY: browser postgres demo test check lint format bench bench-prompts bench-client clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,13 @@ browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
 		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; fi
 
-test: $(STAMP) browser
+# PostgreSQL server binaries: tests start a throwaway cluster (initdb in a temp folder) to run
+# the log store on PostgreSQL as well as SQLite.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends postgresql; fi
+
+test: $(STAMP) browser postgres
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fondasi.server import ServeConfig, build_state, create_app
 from fondasi.server.state import ServerState
 from fondasi.settings import Settings
 
-from .fakes.serve import serve
+from .fakes.serve import free_port, serve
 
 
 @dataclass
@@ -50,3 +57,67 @@ def running(settings: Settings, loaded: dict[str, Any], **config: Any) -> Iterat
     state = build_state(ServeConfig(**config), settings, loader_for(settings, loaded))
     with serve(create_app(state)) as url:
         yield Running(url, state)
+
+
+def pg_ctl() -> Path | None:
+    """The newest installed PostgreSQL's pg_ctl (Debian keeps them per version)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[4]))
+    return found[-1] if found else None
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster on 127.0.0.1."""
+
+    port: int
+    user: str = "fondasi"
+
+    def url(self, database: str = "postgres") -> str:
+        """A SQLAlchemy URL for one of its databases."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # a test-chosen name, not user input
+        return self.url(name)
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[Postgres]:
+    """initdb in a temp folder and start it, as the ``postgres`` user when run as root
+    (PostgreSQL refuses to run as root); stop it and delete the folder afterwards."""
+    binary = pg_ctl()
+    if binary is None:
+        raise RuntimeError("PostgreSQL is not installed: run `make postgres` (Debian postgresql)")
+    folder = Path(tempfile.mkdtemp(prefix="fondasi-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres" if _user_exists("postgres") else "nobody")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", owner.pw_name, "--"]
+    data, port = folder / "data", free_port()
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True)
+    run([*prefix, str(binary.parent / "initdb"), "-D", str(data), "-A", "trust", "-U", "fondasi"])
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = [*prefix, str(binary), "-D", str(data), "-o", options, "-l", str(folder / "log")]
+    run([*start, "-w", "start"])
+    try:
+        yield Postgres(port)
+    finally:
+        subprocess.run(
+            [*prefix, str(binary), "-D", str(data), "-m", "fast", "-w", "stop"], check=False
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

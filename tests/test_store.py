@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from fondasi.errors import BadInputError, UnknownChoiceError
 from fondasi.monitor import (
@@ -23,6 +25,8 @@ from fondasi.monitor import (
 from fondasi.monitor.migrations import MIGRATIONS, applied
 from fondasi.monitor.queries import percentile
 from fondasi.settings import Settings
+
+from .serving import Postgres, postgres_cluster
 
 
 def _request(n: int, model: str = "smollm2-135m-instruct", **extra: object) -> RequestRecord:
@@ -43,9 +47,21 @@ def _request(n: int, model: str = "smollm2-135m-instruct", **extra: object) -> R
     return RequestRecord(**fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(str(tmp_path / "logs.db"))
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Postgres]:
+    with postgres_cluster() as started:
+        yield started
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same behaviour on both databases the store supports."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "logs.db")
+    else:
+        cluster: Postgres = request.getfixturevalue("cluster")
+        url = cluster.create_database("t_" + secrets.token_hex(6))
+    opened = Store(url)
     yield opened
     opened.close()
 
@@ -151,8 +167,9 @@ def test_keys_are_stored_hashed_and_revocable(store: Store, tmp_path: Path) -> N
     assert info.prefix == secret[:8]
     assert keys.verify(secret) == info
     assert keys.verify(secret + "x") is None
-    raw = (tmp_path / "logs.db").read_bytes() + (tmp_path / "logs.db-wal").read_bytes()
-    assert secret.encode() not in raw
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT * FROM api_keys")).all()
+    assert secret not in repr(stored)
     assert keys.count(active_only=True) == 1
     with pytest.raises(BadInputError, match="exists"):
         keys.create("tim-cs")
@@ -193,3 +210,27 @@ def test_aliases_canary_promote_and_rollback(store: Store) -> None:
     assert versions.all() == {}
     assert [c.action for c in versions.history("support-bot")][-1] == "remove"
     assert time.time() - versions.history("support-bot")[0].ts < 60
+
+
+def test_a_server_logs_to_postgresql(
+    cluster: Postgres, shared_settings: Settings, e5: object
+) -> None:
+    import httpx
+
+    from .serving import running
+
+    url = cluster.create_database("served")
+    model = "multilingual-e5-small"
+    with running(shared_settings, {model: e5}, models=[model], db=url) as server:
+        statuses = [
+            httpx.post(
+                server.v1 + "/embeddings", json={"model": model, "input": text or ""}, timeout=30
+            ).status_code
+            for text in ["satu", "dua", "", "empat"]
+        ]
+    assert statuses == [200, 200, 400, 200]
+    store = Store(url)  # after a clean shutdown everything is in PostgreSQL
+    assert store.count_requests() == 4
+    (summary,) = store.summary()
+    assert (summary.requests, summary.errors) == (4, 1)
+    store.close()
