@@ -120,3 +120,35 @@ class Browser:
             self.driver.set_window_size(self.width, self.height)
             page.screenshot = screenshot
         return page
+
+    def submit(
+        self,
+        fields: dict[str, str],
+        button: str = "form button[type=submit]",
+        screenshot: Path | None = None,
+    ) -> Page:
+        """Type into the open page's inputs (by name), press ``button``, and return the page
+        the form leads to, with that page's console errors."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        for name, value in fields.items():
+            element = self.driver.find_element(By.NAME, name)
+            element.clear()
+            element.send_keys(value)
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.find_element(By.CSS_SELECTOR, button).click()
+        wait = WebDriverWait(self.driver, 60)
+        wait.until(expected_conditions.staleness_of(old))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+        logs = self.driver.get_log("browser")
+        errors = [entry["message"] for entry in logs if entry.get("level") == "SEVERE"]
+        page = Page(self.driver.current_url, str(self.driver.title), errors, driver=self.driver)
+        if screenshot is not None:
+            height = int(self.driver.execute_script("return document.body.scrollHeight"))
+            self.driver.set_window_size(self.width, min(max(height + 40, 400), 8000))
+            self.driver.save_screenshot(str(screenshot))
+            self.driver.set_window_size(self.width, self.height)
+            page.screenshot = screenshot
+        return page

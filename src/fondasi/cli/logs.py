@@ -209,11 +209,31 @@ def stats(
     model: str | None = MODEL,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     db: str | None = DB,
+    drift: bool = typer.Option(True, "--drift/--no-drift", help="Check drift per model."),
+    drift_recent: str = typer.Option(
+        "200", "--drift-recent", help="Drift's recent window: N requests or a span (1h)."
+    ),
+    drift_reference: str = typer.Option(
+        "1000", "--drift-reference", help="The window before it: N requests or a span (7d)."
+    ),
+    drift_alpha: float = typer.Option(
+        0.01, "--drift-alpha", help="Flag a drift signal when its p-value is under this."
+    ),
 ) -> None:
-    """Per model: requests, errors, latency percentiles, tokens, cost, feedback, guard."""
-    rows = _store(ctx, db).summary(since=parse_since(since), model=model)
+    """Per model: requests, errors, latency percentiles, tokens, cost, feedback, guard, drift."""
+    from fondasi.cli import _drift
+
+    store = _store(ctx, db)
+    rows = store.summary(since=parse_since(since), model=model)
+    settings: Settings = ctx.obj or Settings.load()
+    models = [row.model for row in rows]
+    found = (
+        _drift.checks(settings, store, models, drift_recent, drift_reference, drift_alpha)
+        if drift and rows
+        else []
+    )
     if as_json:
-        print_json(rows)
+        print_json(_drift.with_drift(rows, found) if drift else rows)
         return
     if not rows:
         console.print(f"no requests in the last {esc(since or 'ever')}")
@@ -255,3 +275,5 @@ def stats(
             f"{row.guard_events} ({row.guard_blocked} blocked)",
         )
     console.print(table)
+    if found:
+        console.print(_drift.table(found))

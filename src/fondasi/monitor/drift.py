@@ -27,7 +27,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fondasi.errors import BadInputError
 from fondasi.monitor.drift_signals import SIGNALS, Context, Embed, Signal, signal
@@ -150,6 +157,19 @@ class DriftConfig(BaseModel):
     def threshold(self, signal: str) -> float:
         """The p-value under which ``signal`` is flagged."""
         return self.thresholds.get(signal, self.alpha)
+
+    @classmethod
+    def of(cls, **given: Any) -> DriftConfig:
+        """A config from user input (None and '' mean the default); one clear error if bad."""
+        try:
+            return cls(**{k: v for k, v in given.items() if v not in (None, "")})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise BadInputError(
+                f"drift {where}: {message}" if where else f"drift: {message}"
+            ) from None
 
 
 class WindowInfo(BaseModel):
