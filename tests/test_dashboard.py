@@ -145,9 +145,11 @@ def test_wrong_or_missing_keys(server: Running, secret: str) -> None:
     assert "That key is not valid or was revoked" in refused.text
     empty = httpx.post(server.url + "/ui/login", data={"key": ""}, timeout=60)
     assert empty.status_code == 400 and "Enter an API key" in empty.text
-    with openai.OpenAI(base_url=server.v1, api_key="fsk-wrong", max_retries=0) as client:
-        with pytest.raises(openai.AuthenticationError, match="invalid or revoked API key"):
-            client.models.list()
+    with (
+        openai.OpenAI(base_url=server.v1, api_key="fsk-wrong", max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError, match="invalid or revoked API key"),
+    ):
+        client.models.list()
     accepted = httpx.post(
         server.url + "/ui/login", data={"key": secret, "next": "https://evil.example/"}, timeout=60
     )
