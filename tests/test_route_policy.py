@@ -165,5 +165,10 @@ def test_spend_command_shows_budgets_and_recent_routes(cli: Cli, home: Path) -> 
     (home / "config.toml").write_text("[router]\nbudgets = { openai = 2.0 }\n")
     done = cli("spend")
     assert done.returncode == 0, done.stderr
-    assert "openai" in done.stdout and "0.5000" in done.stdout and "2.00" in done.stdout
+    assert (
+        "openai" in done.stdout
+        and "0.50" in done.stdout
+        and "2.00" in done.stdout
+        and "1.50" in done.stdout
+    )
     assert "gpt-5: answered" in done.stdout

@@ -50,6 +50,21 @@ def test_keys_from_config_are_reported_by_source_not_value(home: Path) -> None:
     assert settings.key_source("anthropic") is None
 
 
+def test_a_builtin_provider_table_needs_no_adapter(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(
+        '[providers.openai]\nbase_url = "http://127.0.0.1:9/v1"\n'
+        '[providers.mine]\nbase_url = "http://127.0.0.1:9/v1"\nadapter = "openai"\n'
+    )
+    settings = Settings.load()
+    openai = settings.provider("openai")
+    assert openai.adapter == "openai" and openai.base_url == "http://127.0.0.1:9/v1"
+    assert openai.key_env == ["OPENAI_API_KEY"]  # the rest of the built-in entry stays
+    (home / "config.toml").write_text('[providers.mine]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    with pytest.raises(BadInputError, match=r"providers\.mine\.adapter"):
+        Settings.load()
+
+
 def test_environment_key_wins_over_config(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CO_API_KEY", "x")
     assert Settings.load().key_source("cohere") == "CO_API_KEY"

@@ -35,6 +35,11 @@ PROBE_EVERY = 10
 MIN_SAMPLES = 5  # fewer calls than this say nothing about a p95
 
 
+def usd(amount: float) -> str:
+    """Dollars as people read them: cents, or more digits for fractions of a cent."""
+    return f"{amount:.2f}" if amount == 0 or amount >= 0.01 else f"{amount:.6f}"
+
+
 def provider_of(model: Model) -> str | None:
     """The API provider a model's calls go to; None for a local model."""
     return model.spec.extra.get("provider") if model.remote else None
@@ -110,7 +115,7 @@ class RoutePolicy:
         if provider and cap is not None and self.ledger is not None:
             spent = self.ledger.spent(provider)
             if spent >= cap:
-                return f"over budget: {spent:.2f} of {cap:.2f} USD spent on {provider} this month"
+                return f"over budget: {usd(spent)} of {usd(cap)} USD spent on {provider} this month"
         if self.latency is None or last_resort:
             return None
         return self.latency.breach(model.id)

@@ -219,6 +219,8 @@ class PrivateRoute:
         for chunk in target.stream(prompt, **kwargs):
             final = chunk
             yield chunk
+        if isinstance(target, Fallback):
+            self.last = target.last
         if self.private is not None and target is self.private and self.policy is not None:
             usage = final.usage if final is not None else None
             self._record(self.policy.cost(self.private, usage, time.perf_counter() - start))

@@ -130,6 +130,21 @@ class Settings(BaseSettings):
         description="Guard policies ([guard] in config.toml); validated by fondasi.guard.",
     )
 
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _refine_builtins(cls, raw: Any) -> Any:
+        """A [providers.openai] table need not repeat the built-in provider's adapter."""
+        if not isinstance(raw, dict):
+            return raw
+        return {
+            name: (
+                {"adapter": BUILTIN_PROVIDERS[name].adapter, **table}
+                if name in BUILTIN_PROVIDERS and isinstance(table, dict) and "adapter" not in table
+                else table
+            )
+            for name, table in raw.items()
+        }
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -23,6 +23,7 @@ def spend(
     require("sqlalchemy", "serve", "the router's ledger")
     from fondasi.monitor.ledger import Ledger
     from fondasi.monitor.store import Store
+    from fondasi.route_policy import usd
 
     settings: Settings = ctx.obj
     ledger = Ledger(Store.open(settings))
@@ -41,14 +42,14 @@ def spend(
         month.add_column(column, justify="left" if column == "provider" else "right")
     for name in providers:
         cap = settings.router.budgets.get(name)
-        left = "—" if cap is None else f"{max(cap - spent[name], 0):.2f}"
-        month.add_row(esc(name), f"{spent[name]:.4f}", "—" if cap is None else f"{cap:.2f}", left)
+        left = "—" if cap is None else usd(max(cap - spent[name], 0))
+        month.add_row(esc(name), usd(spent[name]), "—" if cap is None else usd(cap), left)
     console.print(month if providers else "[dim]no provider has spent anything this month[/]")
     log = Table(title="Recent routed calls", title_justify="left", pad_edge=False)
     for column in ("time (UTC)", "model", "cost USD", "why"):
         log.add_column(column, overflow="fold")
     for call in calls:
         when = datetime.fromtimestamp(call.ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        cost = "—" if call.cost_usd is None else f"{call.cost_usd:.4f}"
+        cost = "—" if call.cost_usd is None else usd(call.cost_usd)
         log.add_row(when, esc(call.model), cost, esc(call.decision))
     console.print(log if calls else "[dim]no routed calls recorded yet[/]")
