@@ -61,6 +61,9 @@ class ServeConfig(BaseModel):
     max_queue: int = Field(
         default=64, ge=0, description="Requests that may wait per model; more get 429."
     )
+    max_wait_s: float = Field(
+        default=30.0, gt=0, description="Expected queue wait beyond which requests get 429."
+    )
     workers: int = Field(default=8, ge=1, le=256, description="Threads running model calls.")
     remote_concurrency: int = Field(
         default=16, ge=1, description="Calls at once to one hosted model (local models: one)."

@@ -20,12 +20,14 @@ from fondasi.server.errors import APIError
 
 
 class Lane:
-    """At most ``capacity`` calls to one model at once, at most ``max_queue`` waiting."""
+    """At most ``capacity`` calls to one model at once; at most ``max_queue`` waiting, and
+    none when the expected wait is over ``max_wait`` seconds."""
 
-    def __init__(self, name: str, capacity: int, max_queue: int) -> None:
+    def __init__(self, name: str, capacity: int, max_queue: int, max_wait: float = 30.0) -> None:
         self.name = name
         self.capacity = capacity
         self.max_queue = max_queue
+        self.max_wait = max_wait
         self.running = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(capacity)
@@ -38,7 +40,10 @@ class Lane:
 
     def admit(self) -> None:
         """Raise 429 now if the queue is full (before a stream commits to a 200)."""
-        if self._slots.locked() and self.waiting >= self.max_queue:
+        # Full when too many wait, or when the expected wait (from recent call times) is
+        # longer than a client should hang on: better a 429 now than an answer in a minute.
+        busy = self._slots.locked()
+        if busy and (self.waiting >= self.max_queue or self.retry_after() > self.max_wait):
             raise APIError(
                 429,
                 f"{self.name} is busy: {self.running} running, {self.waiting} waiting; retry",

@@ -137,7 +137,7 @@ class ModelPool:
                 capacity = self.config.remote_concurrency
             else:
                 capacity = 1 if generates else self.config.embed_batch
-            lane = Lane(ref, capacity, self.config.max_queue)
+            lane = Lane(ref, capacity, self.config.max_queue, self.config.max_wait_s)
             served = Served(ref=ref, handle=handle, base=base, lane=lane)
             self._served[ref] = served
             return served
