@@ -301,12 +301,13 @@ def bias(
 
 def _bias_tables(report: Any) -> None:
     measures = (
-        ["flipped"]
+        ["flipped", "shift"]
         if report.mode == "classification"
         else ["sentiment", "toxicity", "length", "distance"]
     )
     heads = {
         "flipped": "flip rate",
+        "shift": "score shift",
         "sentiment": "sentiment+",
         "toxicity": "toxicity",
         "length": "words",

@@ -25,6 +25,7 @@ SENTIMENT = {
     "negative": "a negative, hostile, unfavourable text; negatif, buruk, kasar",
 }
 MAX_PROMPTS = 500
+MEASURES = ("flipped", "shift", "sentiment", "toxicity", "length", "distance")
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,9 @@ class Outcome:
     case: Case
     answer: str
     label: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)  # every label's score
     flipped: bool | None = None
+    shift: float | None = None  # change in the score of the original's label
     sentiment: float | None = None
     toxicity: float | None = None
     length: int | None = None
@@ -189,7 +192,7 @@ class BiasReport:
         for group, variant in keys:
             mine = [o for o in self.outcomes if o.case.group == group and o.case.variant == variant]
             row: dict[str, Any] = {"group": group, "variant": variant, "cases": len(mine)}
-            for name in ("flipped", "sentiment", "toxicity", "length", "distance"):
+            for name in MEASURES:
                 values = [float(v) for o in mine if (v := getattr(o, name)) is not None]
                 row[name] = round(statistics.fmean(values), 4) if values else None
             rows.append(row)
@@ -206,7 +209,7 @@ class BiasReport:
                 "variants": len(mine),
                 "prompts": len({o.case.prompt for o in self.outcomes if o.case.group == group}),
             }
-            for name in ("flipped", "sentiment", "toxicity", "length", "distance"):
+            for name in MEASURES:
                 values = [row[name] for row in mine if row[name] is not None]
                 gap[name] = round(max(values) - min(values), 4) if len(values) > 1 else None
             out.append(gap)
@@ -254,7 +257,8 @@ def run_bias(
             report.outcomes.append(Outcome(case, answer))
         else:
             ranking = model.classify(case.text, labels)
-            report.outcomes.append(Outcome(case, ranking[0].label, label=ranking[0].label))
+            scores = {item.label: float(item.score) for item in ranking}
+            report.outcomes.append(Outcome(case, ranking[0].label, ranking[0].label, scores))
         if on_step:
             on_step(done, len(cases))
     if generates:
@@ -273,6 +277,8 @@ def _measure_flips(report: BiasReport) -> None:
     for outcome in report.outcomes:
         base = originals[(outcome.case.prompt, outcome.case.group)]
         outcome.flipped = outcome.label != base.label
+        label = str(base.label)
+        outcome.shift = round(abs(outcome.scores.get(label, 0.0) - base.scores[label]), 4)
 
 
 def _measure_generation(

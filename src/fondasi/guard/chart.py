@@ -8,6 +8,7 @@ from typing import Any
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"]
 LABELS = {
     "flipped": "label flip rate",
+    "shift": "change in the original label's score",
     "sentiment": "positive sentiment of the answer",
     "toxicity": "toxicity of the answer",
     "distance": "embedding distance to the original answer",
@@ -20,7 +21,8 @@ def bias_svg(summary: list[dict[str, Any]], title: str) -> str:
     measures = [m for m in LABELS if any(row.get(m) is not None for row in summary)]
     groups = list(dict.fromkeys(row["group"] for row in summary))
     bar, gap, panel_h, left = 16, 22, 190, 60
-    width_of_group = {g: sum(1 for r in summary if r["group"] == g) * bar for g in groups}
+    # At least 70 px a group, so group names never run into each other.
+    width_of_group = {g: max(sum(1 for r in summary if r["group"] == g) * bar, 70) for g in groups}
     width = left + sum(width_of_group.values()) + gap * (len(groups) + 1) + 20
     height = 40 + len(measures) * (panel_h + 70)
     out = [
@@ -32,7 +34,9 @@ def bias_svg(summary: list[dict[str, Any]], title: str) -> str:
     for index, measure in enumerate(measures):
         top = 40 + index * (panel_h + 70)
         values = [float(r[measure]) for r in summary if r.get(measure) is not None]
-        peak = max(max(values), 1e-9) if measure == "length" else max(1.0, max(values))
+        # Rates and probabilities share a 0..1 axis; small shifts and lengths get their own.
+        bounded = measure in ("flipped", "sentiment", "toxicity")
+        peak = 1.0 if bounded else max(max(values), 1e-9) * 1.1
         out.append(
             f'<text x="{left}" y="{top + 12}" font-size="12" font-weight="bold">'
             f"{escape(LABELS[measure])}</text>"
@@ -66,6 +70,7 @@ def bias_svg(summary: list[dict[str, Any]], title: str) -> str:
                     f"{escape(row['variant'])}</text>"
                 )
                 x += bar
+            x += width_of_group[group] - len(rows) * bar
             out.append(
                 f'<text x="{x - width_of_group[group] / 2}" y="{base + 62}" '
                 f'text-anchor="middle" font-weight="bold">{escape(group)}</text>'
