@@ -39,7 +39,7 @@ def settings_for(url: str, tmp_path: Path, *, key: str = KEY, retries: int = 2) 
 def test_messages_stream_with_usage(fake: tuple[str, FakeState], tmp_path: Path) -> None:
     url, state = fake
     model = fondasi.model("anthropic:claude-test", settings_for(url, tmp_path))
-    assert model.capabilities == {Capability.GENERATE, Capability.CHAT}
+    assert model.capabilities == {Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT}
     chunks = list(model.stream("halo dunia apa kabar", max_tokens=10, temperature=0.7, seed=1))
     assert "".join(c.text for c in chunks) == "Echo: halo dunia apa kabar"
     usage = chunks[-1].usage

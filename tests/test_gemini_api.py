@@ -42,7 +42,7 @@ def settings_for(url: str, tmp_path: Path, *, key: str = KEY, retries: int = 2) 
 def test_chat_streams_with_usage(fake: tuple[str, FakeState], tmp_path: Path) -> None:
     url, state = fake
     model = fondasi.model("google:gemini-test", settings_for(url, tmp_path))
-    assert model.capabilities == {Capability.GENERATE, Capability.CHAT}
+    assert model.capabilities == {Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT}
     chunks = list(model.stream("halo dunia apa kabar", max_tokens=10))
     assert [c.text for c in chunks[:-1]] == ["Echo:", " halo", " dunia", " apa", " kabar"]
     assert chunks[-1].usage is not None

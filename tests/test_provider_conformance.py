@@ -111,6 +111,31 @@ def test_json_mode_answers_one_object(served: Any, tmp_path: Path) -> None:
     assert isinstance(json.loads(streamed), dict) and "Medan" in streamed
 
 
+def test_images_are_read_where_the_adapter_can(served: Any, tmp_path: Path) -> None:
+    import skimage.data
+    from PIL import Image
+
+    provider, _, _, _ = served
+    chat = model(served, tmp_path, provider.model)
+    photo = tmp_path / "kucing.png"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    if provider.name == "cohere":  # Cohere's chat adapter is text-only
+        assert Capability.VISION_CHAT not in chat.capabilities
+        with pytest.raises(fondasi.CapabilityError, match="cannot vision"):
+            chat.generate("Apa ini?", images=[str(photo)])
+        return
+    answer = chat.generate("Apa ini?", images=[str(photo), skimage.data.coffee()])
+    assert answer.text == "Echo: Apa ini? [2 images]"
+    linked = chat.generate("Dan ini?", images="https://example.org/kucing.jpg")
+    assert linked.text == "Echo: Dan ini? [1 image]"
+    notes = tmp_path / "catatan.txt"
+    notes.write_text("bukan gambar")
+    with pytest.raises(fondasi.BadInputError, match="not an image"):
+        chat.generate("Apa ini?", images=[str(notes)])
+    with pytest.raises(fondasi.BadInputError, match="no such image file"):
+        chat.generate("Apa ini?", images=[str(tmp_path / "hilang.png")])
+
+
 def test_max_tokens_ends_with_length(served: Any, tmp_path: Path) -> None:
     answer = model(served, tmp_path, served[0].model).generate("a b c d e f", max_tokens=2)
     assert answer.finish_reason == "length" and len(answer.text.split()) <= 2

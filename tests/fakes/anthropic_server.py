@@ -16,6 +16,7 @@ after 3 s, ``reset`` breaks the stream off after two text deltas, ``error-event`
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -97,12 +98,24 @@ def build_app(state: FakeState) -> FastAPI:
     return app
 
 
+def _valid_image(source: dict[str, Any]) -> bool:
+    """A link, or base64 data that decodes to the media type it claims (PNG here)."""
+    if source["type"] == "url":
+        return str(source["url"]).startswith("https://")
+    return (
+        source["media_type"] == "image/png" and base64.b64decode(source["data"])[:4] == b"\x89PNG"
+    )
+
+
 def _answer(body: dict[str, Any]) -> tuple[list[str], str, str | None]:
     """The echoed words, why they end, and the stop sequence that ended them."""
     last = next(m for m in reversed(body["messages"]) if m["role"] == "user")
     content = last["content"]
     if not isinstance(content, str):
-        content = " ".join(block.get("text", "") for block in content)
+        images = [b for b in content if b["type"] == "image" and _valid_image(b["source"])]
+        content = " ".join(block["text"] for block in content if block["type"] == "text")
+        if images:  # counted, not echoed
+            content += f" [{len(images)} image{'s' if len(images) > 1 else ''}]"
     text = "Echo: " + content
     for stop in body.get("stop_sequences") or []:
         if stop in text:

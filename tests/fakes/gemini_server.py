@@ -18,6 +18,7 @@ API_KEY_INVALID; ``SUSPENDED`` gets the 403 whose message names the key, as Goog
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from collections import Counter
@@ -154,8 +155,29 @@ def build_app(state: FakeState) -> FastAPI:
     return app
 
 
+def _field(message: dict[str, Any], camel: str, snake: str) -> str:
+    return str(message.get(camel, message.get(snake, "")))
+
+
+def _decoded(data: str) -> bytes:
+    """Inline data: base64 as the SDK sends it (URL-safe alphabet, padding optional)."""
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
 def _texts(content: dict[str, Any]) -> str:
-    return " ".join(part.get("text", "") for part in content.get("parts", []))
+    """The text parts; image parts (inline PNG or a file URI) are counted, not echoed."""
+    parts = content.get("parts", [])
+    text = " ".join(part["text"] for part in parts if "text" in part)
+    images = [
+        p
+        for p in parts
+        if _decoded(_field(p.get("inlineData", {}), "data", "data"))[:4] == b"\x89PNG"
+        # proto JSON takes field names in camelCase or snake_case, and the SDK mixes them
+        or str(_field(p.get("fileData", {}), "fileUri", "file_uri")).startswith("https://")
+    ]
+    if images:
+        text += f" [{len(images)} image{'s' if len(images) > 1 else ''}]"
+    return text
 
 
 def _answer(body: dict[str, Any]) -> tuple[list[str], str]:

@@ -8,11 +8,12 @@ as it will. System messages go in the top-level ``system`` parameter.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.backends.tokens import count_tokens
+from fondasi.errors import BadInputError
 from fondasi.extras import require
 from fondasi.types import Chunk, FinishReason, GenerateOptions, Role, Usage
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 # An ``error`` event inside a stream comes after the HTTP 200; its type says if a retry helps.
 RETRYABLE_TYPES = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
 LENGTH_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Anthropic's documented limit per image
 
 
 def split_system(prompt: Prompt) -> tuple[str | None, list[MessageParam]]:
@@ -41,6 +43,27 @@ def split_system(prompt: Prompt) -> tuple[str | None, list[MessageParam]]:
         else:
             turns.append({"role": "user", "content": message.content})
     return "\n\n".join(system) or None, turns
+
+
+def with_images(turns: list[MessageParam], images: Sequence[Any]) -> list[MessageParam]:
+    """The last user turn carries the images before its text, as Anthropic recommends."""
+    import base64
+
+    from fondasi.backends.images import is_link, png_for_api
+
+    blocks: list[dict[str, Any]] = []
+    for image in images:
+        if is_link(image):
+            blocks.append({"type": "image", "source": {"type": "url", "url": image}})
+        else:
+            data = base64.b64encode(png_for_api(image, MAX_IMAGE_BYTES)).decode("ascii")
+            source = {"type": "base64", "media_type": "image/png", "data": data}
+            blocks.append({"type": "image", "source": source})
+    last = max(i for i, turn in enumerate(turns) if turn["role"] == "user")
+    text = turns[last]["content"]
+    content = [*blocks, {"type": "text", "text": text}]
+    turns[last] = cast("MessageParam", {"role": "user", "content": content})
+    return turns
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -83,7 +106,10 @@ class AnthropicModel:
         self.model = model
         self.provider = provider
         self.key_env = list(key_env)
-        self.capabilities = frozenset({Capability.GENERATE, Capability.CHAT})
+        # Every Claude model since Claude 3 reads images.
+        self.capabilities = frozenset(
+            {Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT}
+        )
         self.remote_endpoint = f"{provider}:{client.base_url}"
 
     def count_tokens(self, text: str) -> int:
@@ -92,9 +118,23 @@ class AnthropicModel:
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """One message over server-sent events; usage from message_start and message_delta."""
+        system, messages = split_system(prompt)
+        return self._create(system, messages, options)
+
+    def stream_vision(
+        self, prompt: Prompt, images: Sequence[Any], options: GenerateOptions
+    ) -> Iterator[Chunk]:
+        """The same, with images (links, or files sent inline as PNG) in the last user turn."""
+        if not images:
+            raise BadInputError("no images given")
+        system, messages = split_system(prompt)
+        return self._create(system, with_images(messages, images), options)
+
+    def _create(
+        self, system: str | None, messages: list[MessageParam], options: GenerateOptions
+    ) -> Iterator[Chunk]:
         from anthropic import omit
 
-        system, messages = split_system(prompt)
         try:
             events = self.client.messages.create(
                 model=self.model,
@@ -108,7 +148,7 @@ class AnthropicModel:
             error = translate(self.provider, exc, self.key_env)
             # The SDK's own 401 error quotes the body, where providers echo part of the key.
             raise error from (None if error.status == 401 else exc)
-        said = [system or ""] + [str(m["content"]) for m in messages]
+        said = [system or ""] + [_text(m["content"]) for m in messages]
         return self._read(events, "\n".join(said))
 
     def _read(
@@ -181,3 +221,10 @@ class AnthropicFactory:
             max_retries=0,
         )
         return AnthropicModel(client, spec.extra["model"], name, provider.key_env)
+
+
+def _text(content: Any) -> str:
+    """The text of a turn, without its image data (for counting tokens)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(str(block.get("text", "")) for block in content)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_URL = "https://generativelanguage.googleapis.com/"
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"  # the SDK's own override; read here to name the endpoint
 MAX_STOPS = 5  # the API refuses more stop sequences; any others are cut here as text streams
+MAX_INLINE_BYTES = 20 * 1024 * 1024  # the API's limit on a request's inline data
 EMBED_BATCH = 100  # batchEmbedContents takes at most 100 texts per request
 AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "CONSUMER_SUSPENDED"})
 # gemini-embedding-2 takes the task as a prefix of the text, not as taskType (the SDK
@@ -52,6 +53,28 @@ def contents_for(prompt: Prompt) -> tuple[str | None, list[types.Content]]:
     if not contents:
         raise BadInputError("Gemini needs a user message, not only a system prompt")
     return system, contents
+
+
+def with_images(contents: list[types.Content], images: Sequence[Any]) -> list[types.Content]:
+    """The last user turn carries the images after its text."""
+    import mimetypes
+
+    from google.genai import types
+
+    from fondasi.backends.images import is_link, png_for_api
+
+    parts = []
+    for image in images:
+        if is_link(image):
+            kind = mimetypes.guess_type(image)[0] or "image/jpeg"
+            parts.append(types.Part.from_uri(file_uri=image, mime_type=kind))
+        else:
+            data = png_for_api(image, MAX_INLINE_BYTES)
+            parts.append(types.Part.from_bytes(data=data, mime_type="image/png"))
+    last = max(i for i, content in enumerate(contents) if content.role == "user")
+    turn = contents[last]
+    contents[last] = types.Content(role="user", parts=[*(turn.parts or []), *parts])
+    return contents
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -134,9 +157,23 @@ class GeminiModel:
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Generate over server-sent events; usage from the last event's usageMetadata."""
+        system, contents = contents_for(prompt)
+        return self._generate(system, contents, options)
+
+    def stream_vision(
+        self, prompt: Prompt, images: Sequence[Any], options: GenerateOptions
+    ) -> Iterator[Chunk]:
+        """The same, with images (links by URI, files inline as PNG) in the last user turn."""
+        if not images:
+            raise BadInputError("no images given")
+        system, contents = contents_for(prompt)
+        return self._generate(system, with_images(contents, images), options)
+
+    def _generate(
+        self, system: str | None, contents: list[types.Content], options: GenerateOptions
+    ) -> Iterator[Chunk]:
         from google.genai import types
 
-        system, contents = contents_for(prompt)
         config = types.GenerateContentConfig(
             system_instruction=system,
             max_output_tokens=options.max_tokens,
@@ -259,7 +296,10 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
         embeds = "embedding" in spec.extra.get("model", "").lower()
     if embeds:
         return frozenset({Capability.EMBED})
-    return frozenset({Capability.GENERATE, Capability.CHAT})
+    # Gemini models read images; a card without image input says otherwise.
+    if card is not None and Modality.IMAGE not in card.inputs:
+        return frozenset({Capability.GENERATE, Capability.CHAT})
+    return frozenset({Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT})
 
 
 class GeminiFactory:

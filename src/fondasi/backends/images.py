@@ -37,6 +37,24 @@ def load_image(source: Any) -> Any:
     return _open(pil, path, str(path))
 
 
+def is_link(image: Any) -> bool:
+    """Whether an image is given as a web address (sent as is to APIs that fetch it)."""
+    return isinstance(image, str) and image.startswith(("https://", "http://"))
+
+
+def png_for_api(image: Any, limit: int) -> bytes:
+    """An image as PNG bytes for a hosted API, refused before sending when over ``limit``."""
+    if isinstance(image, str | Path):
+        path = Path(image).expanduser()
+        if path.is_file() and path.stat().st_size > limit:
+            raise BadInputError(f"{path} is over {limit // 2**20} MB, the API's limit")
+    buffer = io.BytesIO()
+    load_image(image).save(buffer, format="PNG")  # also refuses files that are not images
+    if buffer.tell() > limit:
+        raise BadInputError(f"the image is over {limit // 2**20} MB as PNG, the API's limit")
+    return buffer.getvalue()
+
+
 def _open(pil: Any, handle: Any, name: str) -> Any:
     try:
         image = pil.open(handle)

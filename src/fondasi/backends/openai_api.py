@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fondasi import json_mode
@@ -39,21 +38,12 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024  # OpenAI's documented limit per image
 def image_part(image: Any) -> dict[str, Any]:
     """An image as an OpenAI content part: links pass through, files become data URLs."""
     import base64
-    import io
 
-    from fondasi.backends.images import load_image
+    from fondasi.backends.images import is_link, png_for_api
 
-    if isinstance(image, str) and image.startswith(("https://", "http://")):
+    if is_link(image):
         return {"type": "image_url", "image_url": {"url": image}}
-    if isinstance(image, str | Path):
-        path = Path(image).expanduser()
-        if path.is_file() and path.stat().st_size > MAX_IMAGE_BYTES:
-            raise BadInputError(f"{path} is over {MAX_IMAGE_BYTES // 2**20} MB, the API's limit")
-    buffer = io.BytesIO()
-    load_image(image).save(buffer, format="PNG")  # also refuses files that are not images
-    if buffer.tell() > MAX_IMAGE_BYTES:
-        raise BadInputError(f"the image is over {MAX_IMAGE_BYTES // 2**20} MB as PNG")
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    encoded = base64.b64encode(png_for_api(image, MAX_IMAGE_BYTES)).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}}
 
 
