@@ -114,6 +114,7 @@ def test_login_then_see_the_request_just_made(
         row = page.text(f"tr[id='{answer.id}']")
         assert SMOL in row and "200" in row and "Sebutkan ibu kota" in row
         assert page.count("svg.chart") == 6
+        assert page.count("select[name=window] option") == 5
         assert page.count("svg.chart circle") > 0  # the request is a point on the charts
         assert "dashboard (" in page.text(".who")  # the key's name, never the secret
         assert secret not in browser.driver.page_source

@@ -136,7 +136,11 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def input_text(sample: Sample) -> str | None:
     """What the user sent: the last user turn of a chat, else the logged prompt."""
-    text = sample.prompt_text
+    return user_text(sample.prompt_text)
+
+
+def user_text(text: str | None) -> str | None:
+    """The last user turn of a logged chat (JSON messages), else the logged text itself."""
     if not text:
         return None
     if text.startswith("["):
@@ -184,9 +188,10 @@ def input_embedding(ref: Sequence[Sample], rec: Sequence[Sample], ctx: Context) 
     ref, rec = list(ref)[:limit], list(rec)[:limit]  # newest first: keep the newest
     with_text = [sum(input_text(s) is not None for s in w) for w in (ref, rec)]
     if min(with_text) < ctx.config.min_samples:
+        unlogged = max(with_text) == 0 and len(ref) + len(rec) > 0
         why = (
             "prompt text is not logged (serve with --log-text)"
-            if max(with_text) == 0
+            if unlogged
             else f"too few logged prompts (need {ctx.config.min_samples} per window)"
         )
         return _untested("input_embedding", test, ctx, with_text[0], with_text[1], why)

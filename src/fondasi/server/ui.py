@@ -9,6 +9,7 @@ and eval reports. Charts are inline SVG drawn here; no script, no CDN, works off
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.monitor.drift_signals import user_text
 from fondasi.server import ui_views as views
 from fondasi.server.auth import state_of
 
@@ -77,7 +79,9 @@ def _jinja() -> Environment:
     )
     env.filters.update(
         when=_when,
+        when_short=lambda ts: _when(ts)[5:],  # 11-28 03:27:47: the year is rarely news
         ms=_ms,
+        said=user_text,
         pct=lambda v: "-" if v is None else f"{v:.1%}",
         usd=lambda v: "-" if v is None else f"${v:.6f}".rstrip("0").rstrip("."),
         number=_number,
@@ -103,11 +107,15 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
 
 
+_CREATING = threading.Lock()
+
+
 def _dashboard(request: Request) -> views.Dashboard:
-    found = getattr(request.app.state, "fondasi_ui", None)
-    if found is None:
-        found = views.Dashboard(state_of(request).settings)
-        request.app.state.fondasi_ui = found
+    with _CREATING:  # pages run on worker threads: make one per app, not one per thread
+        found = getattr(request.app.state, "fondasi_ui", None)
+        if found is None:
+            found = views.Dashboard(state_of(request).settings)
+            request.app.state.fondasi_ui = found
     return found
 
 
