@@ -242,7 +242,7 @@ def show(results: Any) -> None:
             if c.throughput >= 100
             else f"{c.throughput:.1f}"
         )
-        cost = f"{c.cost_usd:.4f}" if c.cost_usd is not None else "?"
+        cost = "?" if c.cost_usd is None else f"{c.cost_usd:.2g}" if c.cost_usd else "0"
         style = "dim" if c.kind == "baseline" else None
         table.add_row(esc(c.name), *cells, p50, rate, cost, str(c.failures), style=style)
     console.print(table)

@@ -26,13 +26,13 @@ class Bar:
     baseline: bool = False
 
 
-def _short(text: str, limit: int = 42) -> str:
+def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bars(items: Sequence[Bar], title: str, top: float | None = None) -> str:
     """Horizontal bars, best first, with the interval drawn as a whisker."""
-    row, left, width = 26, 270, 360
+    row, left, width = 26, 300, 360
     height = 40 + row * len(items)
     top = top or max([1e-9, *(max(i.value, i.high or 0.0) for i in items)])
     scale = width / top
@@ -79,7 +79,8 @@ def scatter(
     points: Sequence[Point], front: Sequence[int], title: str, x_label: str, y_label: str
 ) -> str:
     """Quality (y) against cost or latency (x, log scale when it spans decades)."""
-    width, height, pad = 640, 330, 56
+    width, height, pad = 720, 330, 56
+    right = 200  # room for the labels of the rightmost points
     xs = [p.x for p in points] or [1.0]
     ys = [p.y for p in points] or [1.0]
     positive = [x for x in xs if x > 0]
@@ -96,7 +97,7 @@ def scatter(
     lo_y, hi_y = lo_y - span_y * 0.1, hi_y + span_y * 0.1
 
     def px(value: float) -> float:
-        return pad + (fx(value) - lo_x) / (hi_x - lo_x) * (width - 2 * pad)
+        return pad + (fx(value) - lo_x) / (hi_x - lo_x) * (width - pad - right)
 
     def py(value: float) -> float:
         return height - pad + 14 - (value - lo_y) / (hi_y - lo_y) * (height - 2 * pad)
@@ -106,7 +107,7 @@ def scatter(
         f"viewBox='0 0 {width} {height}' width='{width}' height='{height}'>",
         f"<title>{escape(title)}</title>",
         f"<text x='0' y='16' {FONT} font-weight='600'>{escape(title)}</text>",
-        f"<line x1='{pad}' y1='{height - pad + 14}' x2='{width - pad}' y2='{height - pad + 14}' "
+        f"<line x1='{pad}' y1='{height - pad + 14}' x2='{width - right}' y2='{height - pad + 14}' "
         "stroke='#6b7280'/>",
         f"<line x1='{pad}' y1='{pad - 14}' x2='{pad}' y2='{height - pad + 14}' stroke='#6b7280'/>",
         f"<text x='{width / 2}' y='{height - 8}' text-anchor='middle' {FONT}>"
@@ -114,6 +115,14 @@ def scatter(
         f"<text x='14' y='{height / 2}' text-anchor='middle' {FONT} "
         f"transform='rotate(-90 14 {height / 2})'>{escape(y_label)}</text>",
     ]
+    for step in range(4):
+        at = lo_x + (hi_x - lo_x) * step / 3
+        shown = 10**at if log else at
+        parts.append(
+            f"<text x='{pad + (at - lo_x) / (hi_x - lo_x) * (width - pad - right):.1f}' "
+            f"y='{height - pad + 30}' text-anchor='middle' {FONT} fill='#6b7280'>"
+            f"{shown:.2g}</text>"
+        )
     for tick in (lo_y + (hi_y - lo_y) * i / 4 for i in range(5)):
         parts.append(
             f"<text x='{pad - 6}' y='{py(tick) + 4:.1f}' text-anchor='end' {FONT} "

@@ -101,6 +101,7 @@ def record(output: Output, seconds: float, model: Model) -> dict[str, Any]:
         "cost_usd": cost,
         "error": None,
         "note": output.note,
+        "local": not model.remote,  # priced at the current hardware rate when scored
     }
 
 
@@ -198,7 +199,7 @@ def run_local(
         plan_ = plan(task, spec, context, cache)
     except Exception as exc:
         advance(n)
-        return CandidateRun(spec, [failed(describe(exc))] * n)
+        return CandidateRun(spec, [failed(describe(exc)) for _ in range(n)])
     advance(n - len(plan_.todo))
     run = CandidateRun(spec, [], cached=n - len(plan_.todo))
     rows: dict[int, dict[str, Any]] = {}

@@ -135,12 +135,14 @@ def run_baseline(baseline: Baseline, context: Context, settings: Settings) -> Ca
         outputs = baseline.predict(context.test)
         share = (time.perf_counter() - start) / max(n, 1)
     except Exception as exc:
-        return CandidateRun(spec, [failed(describe(exc))] * n)
+        return CandidateRun(spec, [failed(describe(exc)) for _ in range(n)])
     cost = local_cost(share, settings.hardware_usd_per_hour)
     records = [
         {"output": o, "seconds": share, "tokens": None, "cost_usd": cost, "error": None}
         for o in outputs
     ]
+    for row in records:
+        row["local"] = True
     return CandidateRun(spec, records, computed=n, wall_seconds=share * n)
 
 
@@ -205,6 +207,7 @@ def evaluate(
     head_outputs: dict[str, list[Any]] = {}
     field = "judge" if chosen[0].metric.reads == "judge" else "output"
     for run in [*runs, *base_runs]:
+        reprice(run.records, settings.hardware_usd_per_hour)
         values, interval, details = score(
             task, chosen, references, run.records, rounds=config.bootstrap, seed=config.seed
         )
@@ -269,6 +272,15 @@ def evaluate(
 
     write_report(folder / "report.html", results, rows)
     return results, folder
+
+
+def reprice(records: list[dict[str, Any]], usd_per_hour: float) -> None:
+    """Local calls cost their time at today's hardware rate, cached ones included."""
+    from fondasi.costs import local_cost
+
+    for row in records:
+        if row.get("local") and row.get("seconds") is not None:
+            row["cost_usd"] = local_cost(float(row["seconds"]), usd_per_hour)
 
 
 def example_rows(task: Task, context: Context, runs: list[CandidateRun]) -> list[dict[str, Any]]:

@@ -157,5 +157,5 @@ def verdict(
     priced = [c for c in models if c.cost_usd is not None and c.cost_usd > 0]
     if len(priced) >= 2:
         cheapest = min(priced, key=lambda c: c.cost_usd or 0.0)
-        said.append(f"Cheapest model candidate: {cheapest.name} (${cheapest.cost_usd:.4f} in all).")
+        said.append(f"Cheapest model candidate: {cheapest.name} (${cheapest.cost_usd:.2g} in all).")
     return said
