@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,11 @@ import numpy as np
 import pytest
 
 from fondasi.errors import BadInputError
-from fondasi.monitor import FeedbackRecord, RequestRecord, Store
+from fondasi.monitor import FeedbackRecord, RequestRecord, Store, drift_cache
 from fondasi.monitor.drift import SIGNALS, DriftConfig, Window, check, check_all
 from fondasi.monitor.drift_stats import ks_test, mmd_test, proportion_test, rank_test
+
+from .serving import Postgres, postgres_cluster
 
 MODEL = "support-bot"
 NOW = 1_800_000_000.0
@@ -92,9 +96,21 @@ def window(
     return out
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = Store(str(tmp_path / "drift.db"))
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Postgres]:
+    with postgres_cluster() as started:
+        yield started
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every drift check on both databases the store supports."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "drift.db")
+    else:
+        cluster: Postgres = request.getfixturevalue("cluster")
+        url = cluster.create_database("drift_" + secrets.token_hex(6))
+    opened = Store(url)
     yield opened
     opened.close()
 
@@ -181,6 +197,19 @@ def test_every_kind_of_drift_is_flagged(store: Store, e5: Any) -> None:
     again = check(store, MODEL, CONFIG, embed, "multilingual-e5-small", now=NOW)
     assert embed.texts == 80
     assert again.signals[0].statistic == pytest.approx(result.signals[0].statistic)
+    # Another process may store the same vectors first: a second save is not an error.
+    first = next(
+        iter(
+            drift_cache.load(
+                store.engine, "multilingual-e5-small", ["chatcmpl-support-bot-0"]
+            ).values()
+        )
+    )
+    drift_cache.save(
+        store.engine, "multilingual-e5-small", {"chatcmpl-support-bot-0": (NOW, first * 0)}
+    )
+    kept = drift_cache.load(store.engine, "multilingual-e5-small", ["chatcmpl-support-bot-0"])
+    assert np.allclose(kept["chatcmpl-support-bot-0"], first) and first.shape == (384,)
     # A stricter threshold for one signal turns its flag off.
     strict = DriftConfig(
         recent="40", reference="40", permutations=300, thresholds={"refusal_rate": 1e-9}
