@@ -83,8 +83,13 @@ def run(
 
     def ready(address: str) -> None:
         keys = f"required ({active} active)" if locked else "off (no keys yet)"
-        console.print(f"fondasi serving {esc(', '.join(cfg.models))} at {address}/v1")
-        console.print(f"  keys: {keys} · log: {esc(_safe(url))} · text logging: {cfg.log_text}")
+        console.print(
+            f"fondasi serving {esc(', '.join(cfg.models))} at {address}/v1", soft_wrap=True
+        )
+        console.print(
+            f"  keys: {keys} · log: {esc(_safe(url))} · text logging: {cfg.log_text}",
+            soft_wrap=True,
+        )
         console.print("  Ctrl-C stops after the requests in flight finish.")
 
     serve(cfg, settings, on_ready=ready)
