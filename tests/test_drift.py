@@ -277,3 +277,20 @@ def test_windows_read_counts_and_spans() -> None:
     assert Window.parse("200").describe() == "latest 200 requests"
     with pytest.raises(BadInputError, match="1h, 30m, 7d"):
         Window.parse("-3h")
+
+
+def test_logged_prompts_are_never_sent_to_a_hosted_embedder(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from fondasi.monitor.drift import load_embedder
+    from fondasi.providers import ProviderConfig
+    from fondasi.settings import Settings
+
+    from .fakes.openai_server import KEY, FakeState, running
+
+    state = FakeState()
+    with running(state) as url:
+        provider = ProviderConfig(adapter="openai", base_url=url, api_key=SecretStr(KEY))
+        settings = Settings.load(home=tmp_path / "home", providers={"fake": provider})
+        with pytest.raises(BadInputError, match="is a hosted model: set embedding_model"):
+            load_embedder("fake:text-embedding-test", settings)

@@ -274,10 +274,17 @@ def check_all(
 
 
 def load_embedder(name: str, settings: Any) -> Embed:
-    """The embedding model ``name`` as a texts -> vectors function (queries' side)."""
+    """The local embedding model ``name`` as a texts -> vectors function (queries' side).
+
+    Hosted embedding models are refused: drift reads logged prompts, which stay here."""
     from fondasi.handle import load
 
     handle = load(name, settings)
+    if handle.remote:
+        raise BadInputError(
+            f"drift embeds logged prompts on this machine, and {name!r} is a hosted model: "
+            "set embedding_model to a local one (multilingual-e5-small, all-minilm-l6-v2)"
+        )
 
     def embed(texts: list[str]) -> npt.NDArray[np.float32]:
         return handle.embed(texts, "query")
