@@ -102,9 +102,12 @@ def show(
         console.print("no requests logged" + (f" for {esc(model)}" if model else "") + " yet")
         return
     table = Table(pad_edge=False, title=f"{len(rows)} most recent requests (UTC)")
-    for column in ("time", "id", "model", "answered by", "route", "status"):
+    table.add_column("time", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("model", min_width=24)
+    for column in ("route", "status"):
         table.add_column(column)
-    for column in ("latency", "first token", "tokens in/out", "cost $"):
+    for column in ("latency", "ttft", "in/out", "cost $"):
         table.add_column(column, justify="right")
     table.add_column("key")
     table.add_column("guard")
@@ -114,8 +117,12 @@ def show(
         table.add_row(
             _when(row.ts),
             row.id,
-            esc(row.model),
-            esc(row.version or "-"),
+            esc(row.model)
+            + (
+                f"\n[dim]-> {esc(row.version)}[/]"
+                if row.version and row.version != row.model
+                else ""
+            ),
             row.route,
             status,
             _ms(row.latency_ms),
