@@ -246,3 +246,18 @@ def test_drift_between_two_kinds_of_traffic_is_flagged(
         assert overview.console_errors == []
         assert "drift: input_embedding" in overview.text("table.summary")
         assert "1 flagged" in overview.text("#drift-count")
+
+
+def test_without_keys_the_dashboard_is_open_like_the_api(
+    shared_settings: Settings, e5: Any, tmp_path: Path
+) -> None:
+    with running(shared_settings, {E5: e5}, models=[E5], db=str(tmp_path / "open.db")) as open_:
+        with openai.OpenAI(base_url=open_.v1, api_key="unused", max_retries=0) as client:
+            made = client.embeddings.with_raw_response.create(model=E5, input="apa kabar")
+        open_.flush()
+        page = httpx.get(open_.url + "/ui/requests", timeout=60)
+        assert page.status_code == 200
+        assert made.headers["fondasi-response-id"] in page.text
+        assert "open: this server has no API keys" in page.text
+        login = httpx.get(open_.url + "/ui/login?next=/ui/models", timeout=60)
+        assert login.status_code == 303 and login.headers["location"] == "/ui/models"

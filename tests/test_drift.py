@@ -262,6 +262,7 @@ def test_check_all_covers_every_logged_model(store: Store) -> None:
         ({"thresholds": {"lenght": 0.1}}, "unknown signals"),
         ({"thresholds": {"output_length": 2}}, "between 0 and 1"),
         ({"alpha": 0}, "greater than 0"),
+        ({"alpha": 0.001}, "smallest p-value 500 permutations can give"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(settings: dict[str, Any], message: str) -> None:

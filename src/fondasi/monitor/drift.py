@@ -142,6 +142,14 @@ class DriftConfig(BaseModel):
                     f"a window of {window.requests} requests is under min_samples "
                     f"({self.min_samples})"
                 )
+        # A permutation test cannot give a p-value under 1/(permutations + 1).
+        floor = 1 / (self.permutations + 1)
+        if self.threshold("input_embedding") <= floor:
+            raise ValueError(
+                f"the input_embedding threshold {self.threshold('input_embedding'):g} is at or "
+                f"under the smallest p-value {self.permutations} permutations can give "
+                f"({floor:.2g}): raise permutations"
+            )
         return self
 
     @property
