@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_FETCH = 100_000
+MAX_FETCH = 20_000
 
 
 class Window(BaseModel):
@@ -207,25 +207,25 @@ class ModelDrift(BaseModel):
 # windows and checks -----------------------------------------------------------------
 
 
-def split(
-    samples: Sequence[Sample], config: DriftConfig, now: float
+def windows(
+    store: Store, model: str, config: DriftConfig, now: float
 ) -> tuple[list[Sample], list[Sample]]:
-    """The reference and recent windows (each newest first) out of newest-first samples."""
-    recent_window, reference_window = config.recent_window, config.reference_window
-    if recent_window.requests is not None:
-        recent = list(samples[: recent_window.requests])
+    """The reference and recent windows of ``model`` (each newest first), read separately so
+    neither reads more rows than it holds (a span holds at most ``MAX_FETCH``, the newest)."""
+    recent_w, reference_w = config.recent_window, config.reference_window
+    until = now + 1e-6
+    if recent_w.requests is not None:
+        recent = store.samples(model, until=until, limit=recent_w.requests)
+        boundary = recent[-1].ts if recent else until
     else:
-        recent = [s for s in samples if s.ts >= now - (recent_window.seconds or 0)]
-    rest = samples[len(recent) :]
-    if reference_window.requests is not None:
-        reference = list(rest[: reference_window.requests])
+        boundary = now - (recent_w.seconds or 0)
+        recent = store.samples(model, since=boundary, until=until, limit=MAX_FETCH)
+    # The reference ends where the recent window begins.
+    if reference_w.requests is not None:
+        reference = store.samples(model, until=boundary, limit=reference_w.requests)
     else:
-        # The reference span ends where the recent window begins.
-        if recent_window.seconds is not None:
-            boundary = now - recent_window.seconds
-        else:
-            boundary = recent[-1].ts if recent else now
-        reference = [s for s in rest if s.ts >= boundary - (reference_window.seconds or 0)]
+        since = boundary - (reference_w.seconds or 0)
+        reference = store.samples(model, since=since, until=boundary, limit=MAX_FETCH)
     return reference, recent
 
 
@@ -250,14 +250,7 @@ def check(
     config = config or DriftConfig()
     now = time.time() if now is None else now
     recent_w, reference_w = config.recent_window, config.reference_window
-    since = None
-    if recent_w.seconds is not None and reference_w.seconds is not None:
-        since = now - recent_w.seconds - reference_w.seconds
-    limit = MAX_FETCH
-    if recent_w.requests is not None and reference_w.requests is not None:
-        limit = recent_w.requests + reference_w.requests
-    samples = store.samples(model, since=since, until=now + 1e-6, limit=limit)
-    reference, recent = split(samples, config, now)
+    reference, recent = windows(store, model, config, now)
     ctx = Context(config, store, embed, config.embedder or embedder)
     return ModelDrift(
         model=model,
