@@ -176,7 +176,7 @@ def test_bad_filters_say_what_is_wrong(server: Running, secret: str) -> None:
     assert "Did you mean: smollm2-135m-instruct" in unknown.text
     for path, params, message in [
         ("/ui", {"window": "2h"}, "unknown window &#39;2h&#39;: choose one of 1h, 6h, 24h"),
-        ("/ui/drift", {"recent": "soon"}, "drift recent: drift window &#39;soon&#39;"),
+        ("/ui/drift", {"recent": "soon"}, "drift recent: window &#39;soon&#39;: give a number"),
         ("/ui/drift", {"alpha": "banyak"}, "alpha &#39;banyak&#39;: give a p-value"),
         ("/ui/drift", {"alpha": "2"}, "drift alpha: Input should be less than 1"),
         ("/ui/requests", {"limit": "0"}, "give a number from 1 to 1000"),

@@ -295,3 +295,20 @@ def test_logged_prompts_are_never_sent_to_a_hosted_embedder(tmp_path: Path) -> N
         settings = Settings.load(home=tmp_path / "home", providers={"fake": provider})
         with pytest.raises(BadInputError, match="is a hosted model: set embedding_model"):
             load_embedder("fake:text-embedding-test", settings)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--drift-recent", "soon"], "error: drift recent: window 'soon'"),
+        (["--drift-threshold", "refusal_rate"], "give SIGNAL=P-VALUE"),
+        (["--drift-threshold", "lenght=0.1"], "unknown signals ['lenght']"),
+        (["--drift-alpha", "0.001"], "use a larger threshold or more permutations"),
+    ],
+)
+def test_stats_drift_options_fail_clearly(
+    cli: Any, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = cli("stats", "--db", str(tmp_path / "none.db"), *args)
+    assert result.returncode == 2
+    assert message in result.stdout + result.stderr

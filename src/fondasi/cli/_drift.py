@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from fondasi.cli._render import esc
+from fondasi.errors import BadInputError
 from fondasi.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,11 +26,14 @@ def checks(
     recent: str,
     reference: str,
     alpha: float,
+    thresholds: Sequence[str] = (),
 ) -> list[ModelDrift]:
     """Drift checks of ``models``; the embedding model loads only if a window needs it."""
     from fondasi.monitor.drift import DriftConfig, check_all, load_embedder
 
-    config = DriftConfig.of(recent=recent, reference=reference, alpha=alpha)
+    config = DriftConfig.of(
+        recent=recent, reference=reference, alpha=alpha, thresholds=parse_thresholds(thresholds)
+    )
     loaded: list[Any] = []
 
     def embed(texts: list[str]) -> npt.NDArray[np.float32]:
@@ -38,6 +42,20 @@ def checks(
         return loaded[0](texts)  # type: ignore[no-any-return]
 
     return check_all(store, config, embed, settings.embedding_model, models)
+
+
+def parse_thresholds(items: Sequence[str]) -> dict[str, float]:
+    """``["refusal_rate=0.001"]`` -> ``{"refusal_rate": 0.001}``."""
+    found: dict[str, float] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            found[name.strip()] = float(value)
+        except ValueError:
+            raise BadInputError(
+                f"--drift-threshold {item!r}: give SIGNAL=P-VALUE, e.g. refusal_rate=0.001"
+            ) from None
+    return found
 
 
 def with_drift(rows: Sequence[ModelSummary], found: Sequence[ModelDrift]) -> list[dict[str, Any]]:

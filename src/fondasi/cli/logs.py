@@ -226,6 +226,9 @@ def stats(
     drift_alpha: float = typer.Option(
         0.01, "--drift-alpha", help="Flag a drift signal when its p-value is under this."
     ),
+    drift_threshold: list[str] = typer.Option(
+        [], "--drift-threshold", help="One signal's own threshold: refusal_rate=0.001."
+    ),
 ) -> None:
     """Per model: requests, errors, latency percentiles, tokens, cost, feedback, guard, drift."""
     from fondasi.cli import _drift
@@ -235,8 +238,10 @@ def stats(
     settings: Settings = ctx.obj or Settings.load()
     models = [row.model for row in rows]
     found = (
-        _drift.checks(settings, store, models, drift_recent, drift_reference, drift_alpha)
-        if drift and rows
+        _drift.checks(
+            settings, store, models, drift_recent, drift_reference, drift_alpha, drift_threshold
+        )
+        if drift
         else []
     )
     if as_json:

@@ -70,7 +70,7 @@ class Window(BaseModel):
         if match and float(match.group(1)) > 0:
             return cls(seconds=float(match.group(1)) * UNITS[match.group(2)])
         raise BadInputError(
-            f"drift window {text!r}: give a number of requests (200) or a span (1h, 30m, 7d)"
+            f"window {text!r}: give a number of requests (200) or a span (1h, 30m, 7d)"
         )
 
     def describe(self) -> str:
@@ -148,7 +148,7 @@ class DriftConfig(BaseModel):
             raise ValueError(
                 f"the input_embedding threshold {self.threshold('input_embedding'):g} is at or "
                 f"under the smallest p-value {self.permutations} permutations can give "
-                f"({floor:.2g}): raise permutations"
+                f"({floor:.2g}): use a larger threshold or more permutations"
             )
         return self
 
