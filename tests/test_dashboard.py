@@ -119,6 +119,10 @@ def test_login_then_see_the_request_just_made(
         assert "dashboard (" in page.text(".who")  # the key's name, never the secret
         assert secret not in browser.driver.page_source
         non_blank_png(shot)
+        detail = browser.open(f"{server.url}/ui/requests/{answer.id}")
+        assert detail.console_errors == []
+        assert "Sebutkan ibu kota Indonesia." in detail.text("pre.logged")
+        assert "Guard events" in detail.text()
         for path, expected in [
             ("/ui/requests", answer.id),
             ("/ui/drift", SMOL),
@@ -184,6 +188,10 @@ def test_bad_filters_say_what_is_wrong(server: Running, secret: str) -> None:
         answer = ui(server, path, secret, **params)
         assert answer.status_code == 400, (path, params)
         assert message in answer.text, answer.text
+    missing = ui(server, "/ui/requests/chatcmpl-nope", secret)
+    assert (
+        missing.status_code == 404 and "no logged request &#39;chatcmpl-nope&#39;" in missing.text
+    )
     for path in ["/ui/evals/../../logs.db", "/ui/evals/nope/report.html", "/ui/static/..%2Fui.py"]:
         assert ui(server, path, secret).status_code == 404, path
     assert ui(server, "/ui/static/dashboard.css").status_code == 200  # public: holds no data

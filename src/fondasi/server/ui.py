@@ -148,7 +148,7 @@ def _page(
         return viewer
     try:
         template, context = build(viewer)
-    except UnknownChoiceError as exc:
+    except (UnknownChoiceError, views.NotFound) as exc:
         return render(request, "error.html", 404, viewer=viewer, message=str(exc))
     except BadInputError as exc:
         return render(request, "error.html", 400, viewer=viewer, message=str(exc))
@@ -199,6 +199,19 @@ def requests_page(
         models = views.known_models(state, viewer)
         context = {"rows": rows, "window": window, "model": chosen, "models": models}
         return "requests.html", {**context, "errors": bool(errors), "limit": limit}
+
+    return _page(request, build)
+
+
+@router.get("/requests/{request_id}")
+def request_page(request: Request, request_id: str) -> Response:
+    """One request: its route, timings, tokens, texts (if logged) and every guard event."""
+
+    def build(viewer: views.Viewer) -> tuple[str, dict[str, Any]]:
+        found = state_of(request).store.request(request_id)
+        if found is None or not viewer.may_see(found.model):
+            raise views.NotFound(f"no logged request {request_id!r}")
+        return "request.html", {"r": found}
 
     return _page(request, build)
 

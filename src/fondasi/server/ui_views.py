@@ -37,6 +37,10 @@ WINDOWS = {
 REPORT_FILES = {".html", ".json", ".jsonl", ".svg", ".png", ".csv", ".txt"}
 
 
+class NotFound(BadInputError):
+    """A page asked for something that is not there (answered with 404)."""
+
+
 @dataclass
 class Viewer:
     """Who is looking: their key (None on a server without keys) and what they may see."""
