@@ -66,7 +66,19 @@ def _number(value: float | None, digits: int = 3) -> str:
         return "-"
     if value == 0:
         return "0"
-    return f"{value:.{digits}g}" if abs(value) < 0.001 or abs(value) >= 1e6 else f"{value:,.4g}"
+    if abs(value) < 0.001:
+        return f"{value:.{digits}g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _count(value: int | None) -> str:
+    """135000000 -> 135M, 3470000000 -> 3.47B."""
+    if value is None:
+        return "-"
+    for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if value >= size:
+            return f"{value / size:.3g}{suffix}"
+    return str(value)
 
 
 @functools.cache
@@ -85,6 +97,7 @@ def _jinja() -> Environment:
         pct=lambda v: "-" if v is None else f"{v:.1%}",
         usd=lambda v: "-" if v is None else f"${v:.6f}".rstrip("0").rstrip("."),
         number=_number,
+        count=_count,
         svg=Markup,  # charts are built with every text escaped (ui_charts)
     )
     return env
