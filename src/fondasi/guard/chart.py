@@ -24,6 +24,7 @@ def bias_svg(summary: list[dict[str, Any]], title: str) -> str:
     # At least 70 px a group, so group names never run into each other.
     width_of_group = {g: max(sum(1 for r in summary if r["group"] == g) * bar, 70) for g in groups}
     width = left + sum(width_of_group.values()) + gap * (len(groups) + 1) + 20
+    width = max(width, left + 8 * len(title))  # room for the title
     height = 40 + len(measures) * (panel_h + 70)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
