@@ -183,6 +183,43 @@ def test_labels_the_model_never_outputs_are_named(settings: Settings, tmp_path: 
     assert only.metrics["accuracy"] < 1.0
 
 
+def test_a_tuned_folder_is_a_candidate_beside_its_base(settings: Settings, tmp_path: Path) -> None:
+    from fondasi.data import bundled, read_jsonl
+    from fondasi.tune.local import tune
+    from fondasi.tune.options import TuneOptions
+
+    rows = [r for r in read_jsonl(bundled("sentiment3-en-train")) if r["label"] != "neutral"]
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps(row) for row in rows[:48]), encoding="utf-8")
+    options = TuneOptions(
+        base="all-minilm-l6-v2",
+        data=train,
+        out=tmp_path / "minilm-lora",
+        method="lora",
+        max_steps=4,
+        batch_size=8,
+        max_length=48,
+    )
+    tune(options, settings, progress=False)
+    dev = [r for r in read_jsonl(bundled("sentiment3-en-dev")) if r["label"] != "neutral"]
+    test = tmp_path / "dev.jsonl"
+    test.write_text("\n".join(json.dumps(row) for row in dev[:12]), encoding="utf-8")
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        "task: classification\ndata: {path: dev.jsonl}\ntrain: {path: train.jsonl}\n"
+        "candidates:\n  - model: tuned:minilm-lora\n  - model: all-minilm-l6-v2\n"
+        f"cache: {tmp_path / 'cache.sqlite'}\nbootstrap: 100\n",
+        encoding="utf-8",
+    )
+    from fondasi.evaluate import load_config
+
+    results, _ = evaluate(load_config(config), settings, tmp_path / "out")
+    tuned = next(c for c in results.candidates if c.name == "tuned:minilm-lora · tuned")
+    assert tuned.approach == "tuned" and tuned.failures == 0 and tuned.examples == 12
+    assert tuned.model == f"tuned:{tmp_path / 'minilm-lora'}"
+    assert set(tuned.details["confusion"]["columns"]) <= {"negative", "positive"}
+
+
 # -- resume after a kill ---------------------------------------------------------------------
 
 
