@@ -24,27 +24,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/fondasi doctor
-	$(VENV)/bin/fondasi models --runs-here
-	$(VENV)/bin/fondasi recommend --task chat --lang id --privacy high --deploy local --ram 16
-	$(VENV)/bin/fondasi recommend --task embeddings --lang en --budget 50 --documents 1000000 --requests-per-day 20000 --top 3
-	$(VENV)/bin/fondasi run smollm2-135m-instruct "What is the capital of France?" --max-tokens 20
-	$(VENV)/bin/fondasi classify multilingual-e5-small "Pelayanannya lambat dan kasar" "Produknya bagus, saya puas" --labels negatif,positif --describe "negatif=ulasan negatif, kecewa" --describe "positif=ulasan positif, puas"
-	$(VENV)/bin/fondasi embed multilingual-e5-small "Saya suka belajar tentang AI" "I like learning about AI" "Resep nasi goreng kampung"
-	$(VENV)/bin/fondasi prompt render translate-id-en-fewshot --var input="Saya suka belajar tentang AI"
-	$(VENV)/bin/fondasi run gemma-3-270m --template translate-id-en-fewshot --var input="Saya suka belajar tentang AI" --stop $$'\n'
-	$(VENV)/bin/fondasi classify gemma-3-270m "Pengirimannya cepat, barangnya mantap!" "Barangnya rusak, penjual tidak membalas" --labels positif,negatif --template sentiment-id
-
-# Headless Chromium and its WebDriver, for the tests that open HTML reports and the dashboard.
-browser:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
-		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; fi
-
-# PostgreSQL server binaries: tests start a throwaway cluster (initdb in a temp folder) to run
-# the log store on PostgreSQL as well as SQLite.
-postgres:
-	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
-		apt-get update && apt-get install -y --no-install-recommends postgresql; fi
+	# The whole loop on a bundled Indonesian task, offline: recommend, zero/few-shot,
+	# LoRA and full fine-tuning, one eval report, the guard, how to serve the winner.
+	$(VENV)/bin/fondasi quickstart
 
 test: $(STAMP) browser postgres
 	$(PY) -m pytest

@@ -22,6 +22,7 @@ from fondasi.cli import (
     logs,
     models,
     prompt,
+    quickstart,
     recommend,
     run,
     serve,
@@ -75,6 +76,7 @@ app.command("stats")(logs.stats)
 app.command("recommend")(recommend.recommend)
 app.command("doctor")(doctor.doctor)
 app.command("spend")(spend.spend)
+app.command("quickstart")(quickstart.quickstart)
 app.command("run")(run.run)
 app.command("chat")(run.chat)
 app.command("embed")(embed.embed)
