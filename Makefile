@@ -12,7 +12,7 @@ EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,dev
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: browser postgres demo test check lint format bench bench-prompts bench-client clean
+.PHONY: browser postgres demo test check lint format bench bench-prompts bench-client bench-serve bench-serve-reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,12 +57,21 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 # unreleased certifi).
 $(BENCH_STAMP): pyproject.toml Makefile
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet litellm==1.106.2
+	$(BENCH_VENV)/bin/pip install --quiet 'litellm[proxy]==1.106.2'
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[openai,serve]'
 	touch $(BENCH_STAMP)
 
 bench-client: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/client_overhead.py
+
+# fondasi serve next to LiteLLM's proxy on the same fake upstream.
+bench-serve: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/serve_proxy.py
+
+# Reliability of fondasi serve: 64 clients for 60 s, kill -9 under load, schemathesis fuzz.
+bench-serve-reliability: $(STAMP)
+	$(PY) bench/serve_load.py
+	$(PY) bench/serve_fuzz.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
