@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,40 @@ def test_langchain_chat_openai_works_unchanged(versioned: Running) -> None:
     assert reply.response_metadata["model_name"] == SMOL
     streamed = "".join(str(part.content) for part in chat.stream("Sebutkan satu warna."))
     assert streamed == reply.content
+
+
+def test_hosted_models_images_timeouts_and_upstream_failures(
+    upstream: str, model_cache: Path, tmp_path: Path
+) -> None:
+    provider = ProviderConfig(adapter="openai", base_url=upstream, api_key=SecretStr(KEY))
+    settings = Settings.load(
+        home=tmp_path / "home", cache=model_cache, providers={"fake": provider}, retries=0
+    )
+    served = ["fake:gpt-image-test", "fake:stall", "fake:always-500", "fake:reset"]
+    with (
+        running(settings, {}, models=served, db=str(tmp_path / "h.db"), timeout_s=1.0) as hosted,
+        openai.OpenAI(base_url=hosted.v1, api_key="x", max_retries=0) as sdk,
+    ):
+        picture = sdk.images.generate(model="fake:gpt-image-test", prompt="sawah di Bali", n=2)
+        assert picture.data is not None and len(picture.data) == 2
+        assert base64.b64decode(picture.data[0].b64_json or "")[:4] == b"\x89PNG"
+        with pytest.raises(openai.InternalServerError) as slow:
+            sdk.chat.completions.create(model="fake:stall", messages=ASK, max_tokens=4)
+        assert slow.value.status_code == 504
+        with pytest.raises(openai.InternalServerError) as broken:
+            sdk.chat.completions.create(model="fake:always-500", messages=ASK, max_tokens=4)
+        assert broken.value.status_code == 502
+        assert "upstream" in str(broken.value.body)
+        stream = sdk.chat.completions.create(
+            model="fake:reset", messages=ASK, max_tokens=16, stream=True
+        )
+        with pytest.raises(openai.APIError):  # the upstream broke off mid-stream
+            list(stream)
+        hosted.flush()
+        rows = {r.model: r for r in hosted.state.store.requests(limit=10)}
+    assert rows["fake:stall"].status == 504
+    assert rows["fake:always-500"].status == 502
+    assert rows["fake:reset"].status == 200 and rows["fake:reset"].error
+    assert rows["fake:gpt-image-test"].status == 200
+    (failed,) = [s for s in hosted.state.store.summary() if s.model == "fake:reset"]
+    assert failed.errors == 1  # a stream broken after its 200 still counts as an error
