@@ -200,7 +200,13 @@ def test_hosted_models_images_timeouts_and_upstream_failures(
     settings = Settings.load(
         home=tmp_path / "home", cache=model_cache, providers={"fake": provider}, retries=0
     )
-    served = ["fake:gpt-image-test", "fake:stall", "fake:always-500", "fake:reset"]
+    served = [
+        "fake:gpt-image-test",
+        "fake:stall",
+        "fake:always-500",
+        "fake:reset",
+        "fake:flaky-429",
+    ]
     with (
         running(settings, {}, models=served, db=str(tmp_path / "h.db"), timeout_s=1.0) as hosted,
         openai.OpenAI(base_url=hosted.v1, api_key="x", max_retries=0) as sdk,
@@ -215,6 +221,9 @@ def test_hosted_models_images_timeouts_and_upstream_failures(
             sdk.chat.completions.create(model="fake:always-500", messages=ASK, max_tokens=4)
         assert broken.value.status_code == 502
         assert "upstream" in str(broken.value.body)
+        with pytest.raises(openai.RateLimitError) as limited:  # the provider's 429, passed on
+            sdk.chat.completions.create(model="fake:flaky-429", messages=ASK, max_tokens=4)
+        assert limited.value.response.headers["retry-after"] == "1"
         stream = sdk.chat.completions.create(
             model="fake:reset", messages=ASK, max_tokens=16, stream=True
         )

@@ -60,6 +60,9 @@ def from_fondasi(exc: FondasiError) -> APIError:
     if isinstance(exc, BadInputError) and not isinstance(exc, MissingExtraError):
         return APIError(400, str(exc), "invalid_request_error", "invalid_value")
     if isinstance(exc, ProviderError):
+        if exc.status == 429:  # the provider's own rate limit: pass its wait on to the client
+            wait = {"Retry-After": str(max(1, round(exc.retry_after or 1)))}
+            return APIError(429, str(exc), "rate_limit_error", "upstream_rate_limited", None, wait)
         return APIError(502, str(exc), "upstream_error", "upstream_failed")
     return APIError(500, str(exc), "server_error", "internal_error")
 
