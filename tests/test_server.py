@@ -359,3 +359,30 @@ def test_openapi_schema_describes_the_wire(server: Running) -> None:
     assert {"/v1/chat/completions", "/v1/embeddings", "/v1/feedback"} <= set(schema["paths"])
     assert json.dumps(schema)  # serialisable, for schemathesis
     assert base64  # (imported for the embeddings test's sibling checks)
+
+
+def test_serve_toml_with_command_line_values_on_top(tmp_path: Path) -> None:
+    from fondasi.errors import BadInputError
+    from fondasi.server import ServeConfig
+
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        'models = ["smollm2-135m-instruct"]\nlog_text = true\nmax_queue = 8\n'
+        '[aliases]\nsupport-bot = "smollm2-135m-instruct"\n',
+        encoding="utf-8",
+    )
+    loaded = ServeConfig.load(config, port=9001, host=None)
+    assert (loaded.port, loaded.host, loaded.max_queue, loaded.log_text) == (
+        9001,
+        "127.0.0.1",
+        8,
+        True,
+    )
+    assert loaded.aliases == {"support-bot": SMOL}
+    assert loaded.cors_origins == []  # CORS stays off unless asked for
+    config.write_text("max_queeu = 8\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match="bad serve setting 'max_queeu'"):
+        ServeConfig.load(config)
+    config.write_text("models = [\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match="not valid TOML"):
+        ServeConfig.load(config)

@@ -13,6 +13,7 @@ import openai
 import pytest
 from pydantic import SecretStr
 
+import fondasi
 from fondasi.providers import ProviderConfig
 from fondasi.settings import Settings
 
@@ -237,3 +238,25 @@ def test_hosted_models_images_timeouts_and_upstream_failures(
     assert rows["fake:gpt-image-test"].status == 200
     (failed,) = [s for s in hosted.state.store.summary() if s.model == "fake:reset"]
     assert failed.errors == 1  # a stream broken after its 200 still counts as an error
+
+
+def test_requests_are_priced_by_the_card(upstream: str, model_cache: Path, tmp_path: Path) -> None:
+    provider = ProviderConfig(adapter="openai", base_url=upstream, api_key=SecretStr(KEY))
+    settings = Settings.load(
+        home=tmp_path / "home", cache=model_cache, providers={"openai": provider}
+    )
+    with (
+        running(settings, {}, models=["gpt-4.1-mini"], db=str(tmp_path / "c.db")) as priced,
+        openai.OpenAI(base_url=priced.v1, api_key="x", max_retries=0) as sdk,
+    ):
+        answer = sdk.chat.completions.create(model="gpt-4.1-mini", messages=ASK, max_tokens=8)
+        priced.flush()
+        row = priced.state.store.request(answer.id)
+    card = fondasi.card("gpt-4.1-mini")
+    assert card.pricing is not None and answer.usage is not None
+    price = card.pricing.input_per_1m or 0.0
+    expected = answer.usage.prompt_tokens * price + answer.usage.completion_tokens * (
+        card.pricing.output_per_1m or 0.0
+    )
+    assert row is not None and row.cost_usd == pytest.approx(expected / 1e6)
+    assert row.cost_usd > 0
