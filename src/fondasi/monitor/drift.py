@@ -108,7 +108,7 @@ class DriftConfig(BaseModel):
         default=10, ge=2, description="Fewest rated requests in each window to test feedback."
     )
     max_embed: int = Field(
-        default=200, ge=2, description="Most prompts per window embedded (the newest ones)."
+        default=100, ge=2, description="Most prompts per window embedded (the newest ones)."
     )
     permutations: int = Field(
         default=500, ge=50, le=20_000, description="Permutations of the embedding test."
