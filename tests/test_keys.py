@@ -127,3 +127,13 @@ def test_key_store_is_shared_with_the_cli(locked: Running, tmp_path: Path) -> No
     store.close()
     locked.state.refresh(force=True)
     assert locked.state.key(secret) is not None
+
+
+def test_refused_requests_are_logged_with_the_model_they_asked_for(locked: Running) -> None:
+    _keys(locked).create("siapa")
+    locked.state.refresh(force=True)
+    refused = httpx.post(locked.v1 + "/embeddings", json={"model": E5, "input": "x"}, timeout=30)
+    assert refused.status_code == 401
+    locked.flush()
+    (row,) = locked.state.store.requests(limit=1)
+    assert (row.status, row.model, row.key_id) == (401, E5, None)

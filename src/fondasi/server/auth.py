@@ -30,7 +30,7 @@ def _secret(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.cookies.get("fondasi_key") or None
 
 
-def authenticate(request: Request) -> KeyInfo | None:
+def check_key(request: Request) -> KeyInfo | None:
     """The caller's key (None when the server has no keys); 401 otherwise, 429 over its rate."""
     state = state_of(request)
     if not state.keys_required:
@@ -55,9 +55,24 @@ def authenticate(request: Request) -> KeyInfo | None:
     return key
 
 
+async def authenticate(request: Request) -> KeyInfo | None:
+    """``check_key``, noting the model a refused request asked for in its log row."""
+    try:
+        return check_key(request)
+    except APIError:
+        call = getattr(request.state, "call", None)
+        if call is not None:
+            try:  # the body is already read (and cached) by the time dependencies run
+                body = await request.json()
+                call.model = str(body.get("model") or "?")[:200]
+            except (ValueError, AttributeError, RuntimeError):
+                pass  # not JSON, or not an object: the row keeps "?"
+        raise
+
+
 def authenticate_admin(request: Request) -> KeyInfo | None:
     """Like ``authenticate``, and the key must be an admin key."""
-    key = authenticate(request)
+    key = check_key(request)
     if key is not None and not key.admin:
         raise APIError(
             403,

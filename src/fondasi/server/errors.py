@@ -98,6 +98,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = _validation_message(exc)
+        call = getattr(request.state, "call", None)
+        body = exc.body if isinstance(exc.body, dict) else {}
+        if call is not None and isinstance(body.get("model"), str):
+            call.model = body["model"][:200]
         return _respond(request, APIError(400, message, code="invalid_value", param=param))
 
     @app.exception_handler(FondasiError)

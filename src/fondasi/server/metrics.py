@@ -16,7 +16,7 @@ from prometheus_client import (
 )
 
 from fondasi.monitor.records import RequestRecord
-from fondasi.server.auth import authenticate, state_of
+from fondasi.server.auth import check_key, state_of
 
 router = APIRouter()
 
@@ -84,5 +84,5 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format; needs a key when keys exist, unless ``metrics_public``."""
     state = state_of(request)
     if not state.config.metrics_public:
-        authenticate(request)
+        check_key(request)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
