@@ -263,8 +263,10 @@ def test_export_to_onnx_measures_the_accuracy_change(
     assert result.dev_rows == 24
     forms = {v.name: v for v in result.variants}
     assert set(forms) == {"pytorch", "onnx fp32", "onnx int8"}
-    # fp32 ONNX is the same function: same answers, same accuracy.
+    # fp32 ONNX is the same function: same answers, same accuracy, the run's own accuracy.
     assert forms["onnx fp32"].agreement == 1.0 and result.change("onnx fp32") == 0.0
+    trained = json.loads((tuned_lora / "fondasi-tune.json").read_text())["metrics"]["accuracy"]
+    assert forms["pytorch"].accuracy == pytest.approx(trained)
     assert 0.0 <= forms["onnx int8"].agreement <= 1.0
     assert forms["onnx int8"].megabytes < forms["onnx fp32"].megabytes / 2
     assert (out / "model.onnx").is_file() and (out / "model.int8.onnx").is_file()

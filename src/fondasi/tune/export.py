@@ -183,7 +183,9 @@ def _trace(model: Any, names: list[str], path: Path) -> None:
         logging.disable(logging.WARNING)
         try:
             torch.onnx.export(
-                Logits(),
+                # In eval mode: the exporter restores the wrapper's mode afterwards, and a
+                # new module is in training mode, which would switch dropout on in `model`.
+                Logits().eval(),
                 tuple(sample[n] for n in names),
                 str(path),
                 dynamo=False,  # the dynamo exporter needs onnxscript; the tracer needs onnx
@@ -220,6 +222,8 @@ def _predict(model: Any, tokenizer: Any, texts: list[str], limit: int) -> tuple[
     import torch
 
     guesses: list[int] = []
+    with torch.inference_mode():  # one small warm-up batch, not timed
+        model(**tokenizer(texts[:2], padding=True, return_tensors="pt"))
     start = time.perf_counter()
     with torch.inference_mode():
         for at in range(0, len(texts), BATCH):
