@@ -260,6 +260,10 @@ def test_without_keys_the_dashboard_is_open_like_the_api(
     shared_settings: Settings, e5: Any, tmp_path: Path
 ) -> None:
     with running(shared_settings, {E5: e5}, models=[E5], db=str(tmp_path / "open.db")) as open_:
+        empty = {path: httpx.get(open_.url + path, timeout=60) for path in ("/ui", "/ui/drift")}
+        assert "no requests in the last 24h" in empty["/ui"].text
+        assert "No logged requests yet." in empty["/ui/drift"].text
+        assert all(page.status_code == 200 for page in empty.values())
         with openai.OpenAI(base_url=open_.v1, api_key="unused", max_retries=0) as client:
             made = client.embeddings.with_raw_response.create(model=E5, input="apa kabar")
         open_.flush()
