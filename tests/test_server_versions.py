@@ -260,3 +260,35 @@ def test_requests_are_priced_by_the_card(upstream: str, model_cache: Path, tmp_p
     )
     assert row is not None and row.cost_usd == pytest.approx(expected / 1e6)
     assert row.cost_usd > 0
+
+
+def test_a_fallback_chain_says_which_model_answered(
+    upstream: str, model_cache: Path, tmp_path: Path
+) -> None:
+    provider = ProviderConfig(adapter="openai", base_url=upstream, api_key=SecretStr(KEY))
+    settings = Settings.load(
+        home=tmp_path / "home",
+        cache=model_cache,
+        providers={"fake": provider},
+        retries=0,
+        fallbacks={"fake:always-500": ["fake:gpt-backup"]},
+    )
+    with (
+        running(settings, {}, models=["fake:always-500"], db=str(tmp_path / "f.db")) as chain,
+        openai.OpenAI(base_url=chain.v1, api_key="x", max_retries=0) as sdk,
+    ):
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="fake:always-500", messages=ASK, max_tokens=4
+        )
+        assert raw.parse().model == "fake:gpt-backup"
+        assert raw.headers["fondasi-model-version"] == "fake:gpt-backup"
+        streamed = list(
+            sdk.chat.completions.create(
+                model="fake:always-500", messages=ASK, max_tokens=4, stream=True
+            )
+        )
+        assert streamed[0].model == "fake:gpt-backup"
+        chain.flush()
+        row = chain.state.store.request(raw.parse().id)
+    assert row is not None and row.version == "fake:gpt-backup"
+    assert row.decision is not None and "fake:always-500" in row.decision
