@@ -387,3 +387,28 @@ def test_serve_toml_with_command_line_values_on_top(tmp_path: Path) -> None:
     config.write_text("models = [\n", encoding="utf-8")
     with pytest.raises(BadInputError, match="not valid TOML"):
         ServeConfig.load(config)
+
+
+def test_a_client_leaving_mid_stream_frees_the_model(server: Running) -> None:
+    body = {
+        "model": SMOL,
+        "messages": [{"role": "user", "content": "Write a long story about Jakarta."}],
+        "max_tokens": 200,
+        "stream": True,
+    }
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream("POST", server.v1 + "/chat/completions", json=body) as response,
+    ):
+        rid = response.headers["fondasi-response-id"]
+        for line in response.iter_lines():
+            if '"content"' in line:
+                break  # leave after the first words
+    lane = server.state.pool.get(SMOL).lane
+    deadline = time.monotonic() + 60
+    while (lane.running or not server.state.store.has_request(rid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lane.running == 0  # generation stopped; the slot is free
+    row = server.state.store.request(rid)
+    assert row is not None and row.status == 499
+    assert row.error == "the client closed the connection mid-response"
