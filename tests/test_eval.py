@@ -156,6 +156,22 @@ def test_config_errors_point_at_the_yaml_line() -> None:
         parse_config(twice, "eval.yaml")
 
 
+def test_unknown_names_point_at_their_line_too() -> None:
+    metric = CONFIG.replace("candidates:", "metrics: [accuracy, bleu]\ncandidates:").replace(
+        "    shots: -2\n", "    shots: 2\n    select: nearest\n"
+    )
+    with pytest.raises(BadInputError, match=r"eval\.yaml:4: metrics\[1\]: unknown metric"):
+        parse_config(metric, "eval.yaml")
+    selector = metric.replace("[accuracy, bleu]", "[accuracy]")
+    with pytest.raises(BadInputError, match=r"eval\.yaml:9: candidates\[1\]\.select: .*knn"):
+        parse_config(selector, "eval.yaml")
+    good = selector.replace("    select: nearest\n", "")
+    with pytest.raises(BadInputError, match=r"eval\.yaml:1: task: .*classification"):
+        parse_config(good.replace("task: classification", "task: clasification"), "eval.yaml")
+    with pytest.raises(BadInputError, match=r"eval\.yaml:9: baselines: .*majority"):
+        parse_config(good + "baselines: [majorty]\n", "eval.yaml")
+
+
 def test_candidates_describe_their_approach() -> None:
     config = parse_config(
         "task: classification\ndata: {path: x.csv}\ncandidates:\n"

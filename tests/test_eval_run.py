@@ -490,6 +490,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(cli: Cli, tmp_path: Path) -> N
     assert (
         unknown.returncode == 2
         and "unknown metric for task classification 'bleu'" in unknown.stderr
+        and f"{config}:3: metrics[1]:" in unknown.stderr
     )
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")

@@ -189,7 +189,7 @@ def parse_config(text: str, source: str = "config") -> EvalConfig:
     if not isinstance(data, dict):
         raise BadInputError(f"{source}: an eval config is a mapping (task, data, candidates ...)")
     try:
-        return EvalConfig.model_validate(data)
+        config = EvalConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(part for part in first["loc"] if not str(part).startswith("function-"))
@@ -201,6 +201,35 @@ def parse_config(text: str, source: str = "config") -> EvalConfig:
         if first["type"] == "extra_forbidden":
             message = f"unknown field {keys[-1]!r}"
         raise BadInputError(f"{source}{line}: {_where(keys)}: {message}") from None
+    check_names(config, root, source)
+    return config
+
+
+def check_names(config: EvalConfig, root: yaml.Node | None, source: str) -> None:
+    """Task, metric, baseline and selector names exist; a wrong one names its YAML line."""
+    from fondasi.evaluate.baselines import for_task
+    from fondasi.evaluate.metrics import choose
+    from fondasi.evaluate.tasks import get_task
+    from fondasi.prompts.select import selector
+
+    checks: list[tuple[tuple[int | str, ...], Any]] = [(("task",), lambda: get_task(config.task))]
+    checks += [
+        (("metrics", n), lambda name=name: choose(config.task, name))
+        for n, name in enumerate(config.metrics)
+    ]
+    checks.append((("baselines",), lambda: for_task(config.task, config.baselines)))
+    checks += [
+        (("candidates", n, "select"), lambda name=c.select: selector(name))
+        for n, c in enumerate(config.candidates)
+        if c.select
+    ]
+    for loc, check in checks:
+        try:
+            check()
+        except BadInputError as exc:
+            node = _node_at(root, loc)
+            line = f":{node.start_mark.line + 1}" if node is not None else ""
+            raise BadInputError(f"{source}{line}: {_where(loc)}: {exc}") from None
 
 
 def load_config(path: Path | str) -> EvalConfig:
