@@ -300,3 +300,29 @@ def test_cache_keeps_successes_only(tmp_path: Path) -> None:
     assert cache.get_many([key, "k2"]) == {key: {"output": "a", "error": None}}
     assert cache.count() == 1
     cache.close()
+
+
+def test_runs_are_listed_newest_first_and_broken_folders_skipped(tmp_path: Path) -> None:
+    from fondasi.evaluate import list_runs
+    from fondasi.evaluate.results import CandidateResult, Results, write
+
+    def results(name: str, created: str) -> Results:
+        best = CandidateResult(
+            name="e5", kind="model", approach="zero-shot", metrics={"accuracy": 0.8},
+            examples=10, failures=0,
+        )  # fmt: skip
+        return Results(
+            fondasi_version="0", created=created, name=name, task="classification",
+            headline="accuracy", metrics=["accuracy"], seed=0, data={}, candidates=[best],
+            verdict=[], config={},
+        )  # fmt: skip
+
+    write(tmp_path / "a", results("old", "2026-01-01T00:00:00+00:00"), [])
+    write(tmp_path / "b", results("new", "2026-02-01T00:00:00+00:00"), [])
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "results.json").write_text('{"schema_version": 99}', encoding="utf-8")
+    runs = list_runs(tmp_path)
+    assert [(r.name, r.best, r.best_value, r.report) for r in runs] == [
+        ("new", "e5", 0.8, None),
+        ("old", "e5", 0.8, None),
+    ]

@@ -13,7 +13,7 @@ and ``stats`` (intervals, the paired test, the verdict), ``results`` and ``repor
 from __future__ import annotations
 
 from fondasi.evaluate.config import CandidateSpec, DataSpec, EvalConfig, load_config, parse_config
-from fondasi.evaluate.results import Results, compare, read
+from fondasi.evaluate.results import Results, RunSummary, compare, list_runs, read
 from fondasi.evaluate.runner import evaluate
 
 __all__ = [
@@ -21,8 +21,10 @@ __all__ = [
     "DataSpec",
     "EvalConfig",
     "Results",
+    "RunSummary",
     "compare",
     "evaluate",
+    "list_runs",
     "load_config",
     "parse_config",
     "read",

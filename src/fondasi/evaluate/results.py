@@ -136,6 +136,49 @@ def read_examples(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+class RunSummary(BaseModel):
+    """One run folder, as a list of runs (the server's dashboard) shows it."""
+
+    folder: Path
+    name: str
+    task: str
+    created: str
+    headline: str
+    best: str | None = Field(default=None, description="The best candidate's name.")
+    best_value: float | None = None
+    candidates: int = 0
+    report: Path | None = Field(default=None, description="report.html, when it exists.")
+
+
+def list_runs(evals: Path) -> list[RunSummary]:
+    """Runs under a folder (default layout: FONDASI_HOME/evals/*/results.json), newest first.
+
+    Folders whose results.json is missing, malformed or of another schema are skipped.
+    """
+    found = []
+    for path in sorted(evals.glob("*/results.json")):
+        try:
+            results = read(path)
+        except (BadInputError, ValueError):
+            continue
+        best = results.candidates[0] if results.candidates else None
+        report = path.parent / "report.html"
+        found.append(
+            RunSummary(
+                folder=path.parent,
+                name=results.name,
+                task=results.task,
+                created=results.created,
+                headline=results.headline,
+                best=best.name if best else None,
+                best_value=best.metrics.get(results.headline) if best else None,
+                candidates=len(results.candidates),
+                report=report if report.is_file() else None,
+            )
+        )
+    return sorted(found, key=lambda run: run.created, reverse=True)
+
+
 class Change(BaseModel):
     """One candidate across two runs."""
 
