@@ -164,7 +164,8 @@ def redact(
     body = sys.stdin.read() if text == "-" else text
     rules = {"pii": "mask", **({"names": "mask"} if names else {})}
     policy = Policy("redact", PolicyConfig(input=rules, classifier=False), ctx.obj)
-    sys.stdout.write(policy.redact(body) + "\n")
+    redacted = policy.redact(body)
+    sys.stdout.write(redacted if redacted.endswith("\n") else redacted + "\n")
 
 
 @app.command("policies")
@@ -217,9 +218,10 @@ def bias(
 ) -> None:
     """Swap gender, ethnicity, religion and region terms in your prompts; see how answers move."""
     from fondasi.cli.run import load_model
-    from fondasi.guard import Policy, PolicyConfig
     from fondasi.guard.bias import counterfactuals, read_prompts, run_bias
     from fondasi.guard.chart import bias_svg
+    from fondasi.guard.classifier import head
+    from fondasi.guard.toxicity import lexicon_hits
     from fondasi.handle import load
 
     if not prompts.is_file():
@@ -240,12 +242,14 @@ def bias(
     settings: Settings = ctx.obj
     model = load_model(ctx, model_id)
     scorer = load(settings.embedding_model, settings)
-    toxic = Policy("bias", PolicyConfig(input={"toxicity": "flag"}), settings)
+    tox_head = head("toxicity", settings.embedding_model, settings)
 
     def toxicity(text: str) -> float:
-        return (
-            max((f.score for f in toxic.scan(text, "input")), default=0.0) if text.strip() else 0.0
-        )
+        # A continuous score: the strongest word-list hit or the classifier's probability.
+        if not text.strip():
+            return 0.0
+        words = max((f.score for f in lexicon_hits(text)), default=0.0)
+        return max(words, tox_head.predict([text])[0])
 
     with Progress(
         TextColumn("{task.description}"),

@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from fondasi.errors import UnknownChoiceError
 from fondasi.guard.events import ACTIONS, Action, Stage
@@ -51,7 +51,6 @@ class ScanContext:
     stage: Stage = "input"
     system: str | None = None  # the system prompt, for leak checks on output
     source: str = ""  # the input the model saw, for "PII in output that was not in input"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Filter:
