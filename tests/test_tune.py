@@ -64,13 +64,31 @@ def options(files: tuple[Path, Path], out: Path, **changes: Any) -> TuneOptions:
     return TuneOptions(**{**base, **changes})
 
 
+def assert_base_unchanged(peft_model: Any, settings: Settings) -> None:
+    """Every weight of the base file is in the adapted model, bit-identical."""
+    from fondasi.backends.tuned import base_folder
+
+    original = load_file(str(base_folder(MINILM, settings) / "model.safetensors"))
+    # peft keeps an adapted layer's own weight under `base_layer`; the rest keep their names.
+    state = {
+        k.replace(".base_layer", ""): v for k, v in peft_model.get_base_model().state_dict().items()
+    }
+    for key, tensor in original.items():
+        if key.endswith("position_ids"):  # a buffer of 0..n, not a weight; not saved any more
+            continue
+        found = [k for k in state if k == key or k.endswith("." + key)]
+        assert found, key
+        assert all(torch.equal(state[k], tensor) for k in found), key
+
+
 def logits(model: Any, tokenizer: Any, texts: list[str]) -> torch.Tensor:
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.inference_mode():
         return model(**batch).logits
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+# distill needs a teacher: test_tune_trends.py trains it.
+@pytest.mark.parametrize("name", sorted(set(METHODS) - {"distill"}))
 def test_every_method_trains_and_reloads(
     name: str, sentiment: tuple[Path, Path], tmp_path: Path, shared_settings: Settings
 ) -> None:
@@ -98,26 +116,24 @@ def test_every_method_trains_and_reloads(
     tuned = fondasi.model(f"tuned:{out}", shared_settings)
     ranking = tuned.classify("Great product, I am happy")
     assert {label.label for label in ranking} == {"negative", "positive"}
+    if name != "full":  # adapters only: every base weight is bit-identical to the file's
+        assert_base_unchanged(tuned.backend.model, shared_settings)
 
 
 def test_lora_leaves_base_weights_identical_and_reloads_the_same(
     sentiment: tuple[Path, Path], tmp_path: Path, shared_settings: Settings
 ) -> None:
-    from fondasi.backends.tuned import base_folder
-
     out = tmp_path / "lora"
-    tune(options(sentiment, out), shared_settings, progress=False)
-    original = load_file(str(base_folder(MINILM, shared_settings) / "model.safetensors"))
+    result = tune(options(sentiment, out), shared_settings, progress=False)
     tuned = fondasi.model(f"tuned:{out}", shared_settings)
     peft_model = tuned.backend.model
-    base_state = peft_model.get_base_model().state_dict()
-    for key, tensor in original.items():
-        name = next((k for k in base_state if k.endswith(key)), None)
-        if name is None or "lora_" in name:
-            continue
-        assert torch.equal(base_state[name], tensor), name
+    assert_base_unchanged(peft_model, shared_settings)
     adapters = [k for k in peft_model.state_dict() if "lora_B" in k]
     assert adapters and any(peft_model.state_dict()[k].abs().sum() > 0 for k in adapters)
+    dev = read_jsonl(sentiment[1])
+    guesses = [r[0].label for r in tuned.classify([row["text"] for row in dev])]
+    reloaded = sum(g == row["label"] for g, row in zip(guesses, dev, strict=True)) / len(dev)
+    assert reloaded == pytest.approx(result.metrics["accuracy"])  # as the run measured it
     texts = ["Terrible service", "Great, it arrived fast"]
     again = fondasi.model(f"tuned:{out}", shared_settings)
     first = logits(peft_model, tuned.backend.tokenizer, texts)

@@ -142,6 +142,10 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
             raise BadInputError(f"--resume: no checkpoint in {options.out / 'checkpoints'}")
     taught = chosen.teach(train, task, labels, options, settings)
 
+    if settings.threads:  # FONDASI_THREADS: on a shared machine fewer threads can be faster
+        import torch
+
+        torch.set_num_threads(settings.threads)
     set_seed(options.seed)  # the new head's initial weights too, not only the shuffling
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     if tokenizer.pad_token is None:
