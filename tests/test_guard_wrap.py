@@ -187,3 +187,23 @@ def test_a_real_local_model_streams_under_a_policy(smol: Any) -> None:
     assert chunks[-1].usage is not None
     assert "".join(c.text for c in chunks).strip()
     assert ("EMAIL", "pseudonymise") in {(e.type, e.action) for e in seen}
+
+
+def test_rendered_templates_are_guarded_and_events_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from fondasi.prompts.template import PromptTemplate
+
+    model = Recorder()
+    guarded = policy(input={"pii": "pseudonymise"}).wrap(model)
+    rendered = PromptTemplate.load("translate-id-en-fewshot").render(
+        input="Email saya budi@contoh.id"
+    )
+    with caplog.at_level("INFO", logger="fondasi.guard"):
+        answer = guarded.generate(rendered)
+    sent, _ = model.calls[0]
+    text = "\n".join(message.content for message in sent)  # a chat model gets the turns
+    assert "[EMAIL_1]" in text and "budi@contoh.id" not in text
+    assert "budi@contoh.id" in answer.text
+    assert any("input pii: EMAIL" in record.getMessage() for record in caplog.records)
+    assert all("budi@contoh.id" not in record.getMessage() for record in caplog.records)

@@ -9,6 +9,7 @@ been checked, holding back a short tail so a value split across chunks is still 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from fondasi.types import Chunk, Completion, Message, Role
 if TYPE_CHECKING:
     from fondasi.guard.policy import Policy
 
+LOG = logging.getLogger("fondasi.guard")
 HOLD_CHARS = 96  # unreleased tail of a stream: longer than any phone, card or placeholder
 LOOKBACK_CHARS = 256  # released text re-read with each new piece, for spans across pieces
 
@@ -31,13 +33,16 @@ class GuardedModel:
         self.model = model
         self.policy = policy
         self.on_event = on_event
-        self.last_events: list[GuardEvent] = []  # the latest call's events
+        # The latest call's events; one wrapper per request where calls run concurrently.
+        self.last_events: list[GuardEvent] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
 
     def _record(self, event: GuardEvent) -> None:
         self.last_events.append(event)
+        # Always to the standard log too (events hold no matched text, so this is safe).
+        LOG.info("%s", event.describe(), extra={"guard_event": event.model_dump()})
         if self.on_event is not None:
             self.on_event(event)
 
