@@ -207,3 +207,16 @@ def test_rendered_templates_are_guarded_and_events_are_logged(
     assert "budi@contoh.id" in answer.text
     assert any("input pii: EMAIL" in record.getMessage() for record in caplog.records)
     assert all("budi@contoh.id" not in record.getMessage() for record in caplog.records)
+
+
+def test_a_private_routes_local_model_stays_guarded() -> None:
+    local = Recorder()
+
+    class Route(Recorder):
+        def _local(self) -> Recorder:
+            return local
+
+    guarded = policy(input={"pii": "block"}).wrap(Route())
+    with pytest.raises(GuardBlockedError):
+        guarded._local().generate(PERSONAL)
+    assert local.calls == []

@@ -107,7 +107,7 @@ def run(
         "json_mode": json_mode,
     }
     policy = guard_policy(ctx, guard)
-    model = guarded(load_generator(ctx, model_id, fallback), policy)
+    model = load_generator(ctx, model_id, fallback)
     images = [str(path) for path in image] or None
     if confidential:
         from fondasi.router import PrivateRoute
@@ -119,6 +119,7 @@ def run(
                 f"--confidential: {model_id} is a hosted API; use a local model, or set "
                 "private_model in config.toml to route confidential prompts to one"
             )
+    model = guarded(model, policy)  # after the route checks, which look at the model itself
     if template is not None:
         from fondasi.cli.prompt import parse_vars
 

@@ -115,6 +115,10 @@ class GuardedModel:
             finish_reason=last.finish_reason if last else None,
         )
 
+    def _local(self) -> GuardedModel:
+        """A private route's local model, still under the policy (``run --confidential``)."""
+        return GuardedModel(self.model._local(), self.policy, self.on_event)
+
     def chat(self, messages: Sequence[Message | dict[str, str]], **kwargs: Any) -> Completion:
         """A conversation turn: ``generate`` on a list of messages."""
         return self.generate(list(messages), **kwargs)
