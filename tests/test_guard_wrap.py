@@ -220,3 +220,31 @@ def test_a_private_routes_local_model_stays_guarded() -> None:
     with pytest.raises(GuardBlockedError):
         guarded._local().generate(PERSONAL)
     assert local.calls == []
+
+
+def test_a_hosted_api_never_sees_the_personal_data(tmp_path: Any) -> None:
+    """Through the real OpenAI SDK to a local fake of the API, which records every body."""
+    import json
+
+    from pydantic import SecretStr
+
+    import fondasi
+    from fondasi.providers import ProviderConfig
+    from fondasi.settings import Settings
+
+    from .fakes.openai_server import KEY, FakeState, running
+
+    state = FakeState()
+    with running(state) as url:
+        provider = ProviderConfig(
+            adapter="openai", base_url=url, api_key=SecretStr(KEY), timeout_s=5
+        )
+        settings = Settings.load(home=tmp_path / "home", providers={"fake": provider})
+        hosted = fondasi.model("fake:gpt-test", settings)
+        guarded = policy(input={"pii": "pseudonymise"}, output={"pii": "mask"}).wrap(hosted)
+        answer = guarded.generate(PERSONAL, max_tokens=40)
+        streamed = "".join(c.text for c in guarded.stream(PERSONAL, max_tokens=40))
+    sent = json.dumps(state.bodies)
+    assert "[NIK_1]" in sent and "[EMAIL_1]" in sent
+    assert "3201011501900001" not in sent and "budi@contoh.id" not in sent
+    assert "3201011501900001" in answer.text and "budi@contoh.id" in streamed  # the echo, restored
