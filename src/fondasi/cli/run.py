@@ -191,10 +191,15 @@ def chat(
     system: str | None = typer.Option(None, "--system", help="System prompt."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Most new tokens per answer."),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy."),
+    guard: str | None = typer.Option(
+        None, "--guard", help="Guard policy for every turn (default: guard.default)."
+    ),
 ) -> None:
     """Talk with a model; it remembers the conversation. /reset forgets, /exit or Ctrl-D ends."""
-    model = load_model(ctx, model_id)
+    policy = guard_policy(ctx, guard)
+    model = guarded(load_model(ctx, model_id), policy)
     from fondasi.backends.base import Capability
+    from fondasi.guard.events import GuardBlockedError
 
     if not model.can(Capability.CHAT):
         raise BadInputError(f"{model.id} has no chat template; use `fondasi run` with plain text")
@@ -216,12 +221,17 @@ def chat(
             continue
         history.append(Message(role=Role.USER, content=text))
         parts: list[str] = []
-        with suppress(KeyboardInterrupt):  # Ctrl-C stops this answer, not the session
-            for chunk in model.stream(
-                history, system=system, max_tokens=max_tokens, temperature=temperature
-            ):
-                sys.stdout.write(chunk.text)
-                sys.stdout.flush()
-                parts.append(chunk.text)
+        try:
+            with suppress(KeyboardInterrupt):  # Ctrl-C stops this answer, not the session
+                for chunk in model.stream(
+                    history, system=system, max_tokens=max_tokens, temperature=temperature
+                ):
+                    sys.stdout.write(chunk.text)
+                    sys.stdout.flush()
+                    parts.append(chunk.text)
+        except GuardBlockedError as blocked:  # the turn is refused, the conversation goes on
+            history.pop()
+            errors.print(f"\n[yellow]{esc(str(blocked))}[/]")
+            continue
         sys.stdout.write("\n")
         history.append(Message(role=Role.ASSISTANT, content="".join(parts)))
