@@ -234,3 +234,34 @@ def test_a_server_logs_to_postgresql(
     (summary,) = store.summary()
     assert (summary.requests, summary.errors) == (4, 1)
     store.close()
+
+
+def _open_together(url: str, count: int = 4) -> tuple[list[Store], list[BaseException]]:
+    import threading
+
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(Store(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return opened, errors
+
+
+def test_processes_opening_a_new_store_together_migrate_it_once(
+    cluster: Postgres, tmp_path: Path
+) -> None:
+    for url in (str(tmp_path / "race.db"), cluster.create_database("race")):
+        opened, errors = _open_together(url)
+        assert not errors
+        assert applied(opened[0].engine) == [name for name, _ in MIGRATIONS]
+        for store in opened:
+            store.close()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy.exc import DBAPIError
 
 from fondasi.monitor import tables
 from fondasi.monitor.drift_cache import drift_embeddings
@@ -42,8 +43,23 @@ def applied(engine: Engine) -> list[str]:
         return list(conn.scalars(select(tables.migrations.c.name)))
 
 
-def migrate(engine: Engine) -> list[str]:
-    """Apply the missing migrations in order, each in its own transaction; their names."""
+def migrate(engine: Engine, attempts: int = 6) -> list[str]:
+    """Apply the missing migrations in order, each in its own transaction; their names.
+
+    Processes opening a new store together (a server and a CLI) race to create the same
+    tables; the loser's transaction fails, and a retry finds the work done.
+    """
+    for attempt in range(attempts):
+        try:
+            return _migrate(engine)
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _migrate(engine: Engine) -> list[str]:
     tables.migrations.create(engine, checkfirst=True)
     done = set(applied(engine))
     ran = []
