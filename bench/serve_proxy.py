@@ -137,8 +137,13 @@ def start_all(
         stderr=subprocess.DEVNULL,
         env={**env, "LITELLM_MASTER_KEY": master},
     )
-    wait(f"http://127.0.0.1:{fondasi_port}/health", fondasi)
-    wait(f"http://127.0.0.1:{litellm_port}/health/liveliness", litellm)
+    try:
+        wait(f"http://127.0.0.1:{fondasi_port}/health", fondasi)
+        wait(f"http://127.0.0.1:{litellm_port}/health/liveliness", litellm)
+    except BaseException:  # leave nothing running behind a failed start
+        for process in (upstream, fondasi, litellm):
+            process.kill()
+        raise
     targets = {
         "upstream (anchor)": (base, KEY, "gpt-test"),
         # fondasi serves the upstream under its provider-prefixed id.
