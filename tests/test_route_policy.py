@@ -172,3 +172,15 @@ def test_spend_command_shows_budgets_and_recent_routes(cli: Cli, home: Path) -> 
         and "1.50" in done.stdout
     )
     assert "gpt-5: answered" in done.stdout
+
+
+def test_a_guard_policy_from_python_masks_before_the_call(tmp_path: Path) -> None:
+    state = FakeState()
+    with running(state) as url:
+        model = fondasi.model("fake:gpt-test", settings_for(url, tmp_path), guard="standard")
+        answer = model.generate("Cek pesanan, NIK saya 3201011501900001")
+    sent = state.bodies[-1]["messages"][-1]["content"]
+    assert "3201011501900001" not in sent and "[NIK" in sent
+    assert answer.model == "fake:gpt-test"
+    with pytest.raises(BadInputError, match=r"Did you mean.*standard"):
+        fondasi.model("fake:gpt-test", settings_for(url, tmp_path), guard="stnadard")

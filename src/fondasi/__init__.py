@@ -9,6 +9,8 @@ adapt, measure, guard and serve it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fondasi.backends.base import Capability
 from fondasi.catalog import Catalog, Kind, ModelCard, Task
 from fondasi.errors import (
@@ -29,6 +31,9 @@ from fondasi.router import Fallback, PrivateRoute, route
 from fondasi.settings import Settings
 from fondasi.system import Hardware
 from fondasi.types import Completion, GenerateOptions, Message
+
+if TYPE_CHECKING:
+    from fondasi.guard.wrap import GuardedModel
 
 __version__ = "0.1.0"
 
@@ -85,7 +90,8 @@ def model(
     settings: Settings | None = None,
     fallbacks: list[str] | None = None,
     private_model: str | None = None,
-) -> Model | Fallback | PrivateRoute:
+    guard: str | None = None,
+) -> Model | Fallback | PrivateRoute | GuardedModel:
     """Load a model by catalog id (``smollm2-135m-instruct``), path (``hf:/dir``,
     ``gguf:file``) or provider (``openai:gpt-4.1-mini``).
 
@@ -93,7 +99,9 @@ def model(
     with a ``private_model`` (given, or in config.toml) a hosted model is wrapped in a
     ``PrivateRoute`` that keeps requests with personal data on that local model. A
     ``[router]`` budget or latency SLO passes a hosted model over for the next in its chain
-    (or ``over_budget_model``); routed calls are recorded in the log store.
+    (or ``over_budget_model``); routed calls are recorded in the log store. With ``guard``
+    (a policy name from ``[guard]`` in config.toml, or ``standard``/``strict``/``audit``)
+    every call goes through that policy: PII masked before it leaves, answers checked.
     """
     from fondasi.handle import load
 
@@ -104,7 +112,13 @@ def model(
         return load(ref, settings, catalog)
 
     chain = list(fallbacks if fallbacks is not None else settings.fallbacks.get(model_id, []))
-    return route(model_id, chain, private_model or settings.private_model, settings, loader)
+    routed = route(model_id, chain, private_model or settings.private_model, settings, loader)
+    if guard is None:
+        return routed
+    from fondasi.guard import load_policy
+
+    policy = load_policy(settings, guard)
+    return policy.wrap(routed) if policy is not None else routed
 
 
 def recommend(

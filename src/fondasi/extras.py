@@ -44,7 +44,14 @@ EXTRAS: dict[str, Extra] = {
         ),
         Extra("tune", ("peft", "datasets"), "fine-tuning: LoRA, IA3, prompt tuning"),
         Extra("diffusion", ("diffusers",), "image generation with diffusers pipelines"),
-        Extra("guard", ("lokal",), "personal-data detection (Indonesian NIK, NPWP, phones)"),
+        Extra(
+            "guard",
+            ("lokal", "phonenumbers", "indo_normalizer", "presidio_analyzer"),
+            "safety filters: personal data (NIK, NPWP, phones, names), toxicity, injection",
+        ),
+        Extra(
+            "eval", ("sacrebleu", "rouge_score", "bm25s"), "fondasi eval: BLEU, chrF, ROUGE, BM25"
+        ),
         Extra("ray", ("ray",), "batch work over a Ray cluster"),
     ]
 }
