@@ -183,6 +183,7 @@ def test_labels_the_model_never_outputs_are_named(settings: Settings, tmp_path: 
     assert only.metrics["accuracy"] < 1.0
 
 
+@pytest.mark.slow
 def test_a_tuned_folder_is_a_candidate_beside_its_base(settings: Settings, tmp_path: Path) -> None:
     from fondasi.data import bundled, read_jsonl
     from fondasi.tune.local import tune
@@ -223,6 +224,7 @@ def test_a_tuned_folder_is_a_candidate_beside_its_base(settings: Settings, tmp_p
 # -- resume after a kill ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_recomputing(tmp_path: Path, cli: Cli) -> None:
     cache = tmp_path / "cache.sqlite"
     config = tmp_path / "eval.yaml"
@@ -281,6 +283,7 @@ def hosted(url: str, home: Path, cache: Path) -> Settings:
     return Settings.load(home=home, cache=cache, providers={"fake": provider}, retries=0)
 
 
+@pytest.mark.slow
 def test_local_and_hosted_candidates_side_by_side(
     fake: tuple[str, FakeState], tmp_path: Path, model_cache: Path
 ) -> None:
@@ -498,3 +501,43 @@ def test_cli_errors_are_one_line_with_exit_code_2(cli: Cli, tmp_path: Path) -> N
     assert nothing.returncode == 2 and "has no rows" in nothing.stderr
     no_task = cli("eval", "--models", "x", "--data", str(empty), "--task", "clasification")
     assert no_task.returncode == 2 and "Did you mean: classification" in no_task.stderr
+
+
+def test_retrieval_reads_beir_style_qrels(settings: Settings, tmp_path: Path, cli: Cli) -> None:
+    from fondasi.data import bundled, read_jsonl
+
+    corpus = read_jsonl(bundled("eval-retrieval-id-corpus"))
+    queries = read_jsonl(bundled("eval-retrieval-id-queries"))
+    (tmp_path / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": d["id"], "text": d["text"]}) for d in corpus), "utf-8"
+    )
+    (tmp_path / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": f"q{n}", "text": q["query"]}) for n, q in enumerate(queries)),
+        "utf-8",
+    )
+    lines = ["query-id\tcorpus-id\tscore"] + [
+        f"q{n}\t{doc}\t1" for n, q in enumerate(queries) for doc in q["relevant"]
+    ]
+    (tmp_path / "qrels.tsv").write_text("\n".join(lines) + "\n", "utf-8")
+    run = cli(
+        "eval", "--task", "retrieval", "--models", "no-such-embedder",
+        "--data", str(tmp_path / "queries.jsonl"), "--columns", "id=_id,query=text",
+        "--corpus", str(tmp_path / "corpus.jsonl"), "--corpus-columns", "id=_id",
+        "--qrels", str(tmp_path / "qrels.tsv"),
+        "--qrels-columns", "query_id=query-id,doc_id=corpus-id,relevance=score",
+        "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    results = read(tmp_path / "out")
+    bm25 = next(c for c in results.candidates if c.name == "baseline · BM25")
+    assert bm25.examples == 16 and bm25.metrics["ndcg@10"] > 0.3
+    assert results.candidates[-1].failures == 16  # the unknown model, reported
+    (tmp_path / "qrels.tsv").write_text("\n".join(lines[:-1]) + "\n", "utf-8")
+    short = cli(
+        "eval", "--task", "retrieval", "--models", "no-such-embedder",
+        "--data", str(tmp_path / "queries.jsonl"), "--columns", "id=_id,query=text",
+        "--corpus", str(tmp_path / "corpus.jsonl"), "--corpus-columns", "id=_id",
+        "--qrels", str(tmp_path / "qrels.tsv"),
+        "--qrels-columns", "query_id=query-id,doc_id=corpus-id,relevance=score",
+    )  # fmt: skip
+    assert short.returncode == 2 and "query 'q15' has no judgements" in short.stderr

@@ -95,6 +95,11 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
         "path": options["data"],
         "columns": _pairs(options["columns"], "--columns"),
     }
+    if options["qrels"]:
+        data["qrels"] = {
+            "path": options["qrels"],
+            "columns": _pairs(options["qrels_columns"], "--qrels-columns"),
+        }
     if options["corpus"]:
         data["corpus"] = {
             "path": options["corpus"],
@@ -143,6 +148,12 @@ def run(
     corpus: str | None = typer.Option(None, "--corpus", help="Retrieval corpus file (id, text)."),
     corpus_columns: str | None = typer.Option(
         None, "--corpus-columns", help="id=doc_id,text=body."
+    ),
+    qrels: str | None = typer.Option(
+        None, "--qrels", help="Retrieval judgements (query_id, doc_id, relevance)."
+    ),
+    qrels_columns: str | None = typer.Option(
+        None, "--qrels-columns", help="query_id=query-id,doc_id=corpus-id,relevance=score."
     ),
     judge: str | None = typer.Option(None, "--judge", help="Judge model for the judge metric."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Most tokens per answer."),

@@ -32,6 +32,11 @@ class DataSpec(BaseModel):
     corpus: DataSpec | None = Field(
         default=None, description="Retrieval: the documents (fields id and text)."
     )
+    qrels: DataSpec | None = Field(
+        default=None,
+        description="Retrieval: judgements (fields query_id, doc_id, optional relevance) "
+        "for queries without a relevant column; queries then need an id.",
+    )
 
 
 class CandidateSpec(BaseModel):
@@ -249,7 +254,13 @@ def _anchor(spec: DataSpec | None, folder: Path) -> DataSpec | None:
     path = spec.path
     if not path.startswith("bundled:") and not Path(path).expanduser().is_absolute():
         path = str(folder / path)
-    return spec.model_copy(update={"path": path, "corpus": _anchor(spec.corpus, folder)})
+    return spec.model_copy(
+        update={
+            "path": path,
+            "corpus": _anchor(spec.corpus, folder),
+            "qrels": _anchor(spec.qrels, folder),
+        }
+    )
 
 
 def _anchored(config: EvalConfig, folder: Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from fondasi.errors import BadInputError
 from fondasi.evaluate import results as results_io
 from fondasi.evaluate.baselines import for_task
 from fondasi.evaluate.cache import PredictionCache
-from fondasi.evaluate.config import EvalConfig
+from fondasi.evaluate.config import DataSpec, EvalConfig
 from fondasi.evaluate.datasets import Example, load_examples, source_path, split
 from fondasi.evaluate.execution import CandidateRun, load_model
 from fondasi.evaluate.executors import executor
@@ -60,18 +60,41 @@ def _prepared(task: Task, examples: list[Example]) -> list[Example]:
     return [task.prepare(example) for example in examples]
 
 
+def read_data(task: Task, spec: DataSpec, what: str) -> list[Example]:
+    """A spec's examples; retrieval queries may take their relevant ids from a qrels file."""
+    if spec.qrels is None:
+        return _prepared(task, load_examples(spec, task.needed, task.optional, what))
+    needed = tuple(field for field in task.needed if field != "relevant")
+    queries = load_examples(spec, needed, task.optional, what)
+    judged: dict[str, dict[str, float]] = {}
+    for row in load_examples(spec.qrels, ("query_id", "doc_id"), ("relevance",), "qrels"):
+        grade = float(row.fields.get("relevance", 1) or 0)
+        judged.setdefault(str(row.fields["query_id"]), {})[str(row.fields["doc_id"])] = grade
+    examples = []
+    for query in queries:
+        if query.id not in judged:
+            raise BadInputError(
+                f"{what}: query {query.id!r} has no judgements in the qrels file "
+                "(queries are matched by their id column)"
+            )
+        examples.append(
+            Example(query.index, query.id, {**query.fields, "relevant": judged[query.id]})
+        )
+    return _prepared(task, examples)
+
+
 def build_context(
     task: Task, config: EvalConfig, settings: Settings
 ) -> tuple[Context, dict[str, Any]]:
     """Test and train examples, labels and corpus, and a description of where they came from."""
-    data = _prepared(task, load_examples(config.data, task.needed, task.optional))
+    data = read_data(task, config.data, "data")
     info: dict[str, Any] = {"path": str(source_path(config.data)), "rows": len(data)}
     wants_train = any(c.shots for c in config.candidates) or (
         config.baselines is not False and task.name == "classification"
     )
     train: list[Example] = []
     if config.train is not None:
-        train = _prepared(task, load_examples(config.train, task.needed, task.optional, "train"))
+        train = read_data(task, config.train, "train")
         info["train"] = {
             "source": "file",
             "path": str(source_path(config.train)),
