@@ -28,6 +28,17 @@ demo: $(STAMP)
 	# LoRA and full fine-tuning, one eval report, the guard, how to serve the winner.
 	$(VENV)/bin/fondasi quickstart
 
+# Headless Chromium and its WebDriver, for the tests that open HTML reports and the dashboard.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; fi
+
+# PostgreSQL server binaries: tests start a throwaway cluster (initdb in a temp folder) to run
+# the log store on PostgreSQL as well as SQLite.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends postgresql; fi
+
 test: $(STAMP) browser postgres
 	$(PY) -m pytest
 
