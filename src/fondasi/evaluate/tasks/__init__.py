@@ -8,7 +8,7 @@ model; the runner times, caches and parallelises it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -126,8 +126,3 @@ def _load_builtins() -> None:
     # Imported for their registrations; each module registers its tasks and metrics.
     from fondasi.evaluate import ranking  # noqa: F401
     from fondasi.evaluate.tasks import classify, rank, text  # noqa: F401
-
-
-def call_each(examples: Sequence[Example], one: Callable[[Example], Output]) -> list[Output]:
-    """Outputs of a per-example function over a batch."""
-    return [one(example) for example in examples]
