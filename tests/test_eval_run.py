@@ -541,3 +541,35 @@ def test_retrieval_reads_beir_style_qrels(settings: Settings, tmp_path: Path, cl
         "--qrels-columns", "query_id=query-id,doc_id=corpus-id,relevance=score",
     )  # fmt: skip
     assert short.returncode == 2 and "query 'q15' has no judgements" in short.stderr
+
+
+def test_done_when_a_users_csv_and_three_models_local_and_cloud(
+    fake: tuple[str, FakeState], cli: Cli, home: Path, tmp_path: Path
+) -> None:
+    """The issue's finish line: one command, the user's CSV, local and hosted models."""
+    url, state = fake
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'retries = 0\n[providers.fake]\nadapter = "openai"\nbase_url = "{url}"\n'
+        f'api_key = "{KEY}"\n',
+        encoding="utf-8",
+    )
+    from fondasi.data import bundled, read_jsonl
+
+    rows = read_jsonl(bundled("eval-topic-id"))[:24]
+    data = tmp_path / "pesan.tsv"  # a spreadsheet export, tab-separated
+    lines = ["pesan\ttopik", *(f"{row['text']}\t{row['label']}" for row in rows)]
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = state.calls["echo"]
+    run = cli(
+        "eval", "--models", "multilingual-e5-small,all-minilm-l6-v2,fake:echo",
+        "--data", str(data), "--columns", "text=pesan,label=topik",
+        "--task", "classification", "--bootstrap", "100",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (folder,) = (home / "evals").glob("*-classification")
+    results = read(folder)
+    assert [c.kind for c in results.candidates].count("model") == 3
+    echo = next(c for c in results.candidates if c.model == "fake:echo")
+    assert echo.failures == 0 and echo.tokens and state.calls["echo"] - before == echo.examples
+    assert (folder / "report.html").is_file() and results.verdict[0].startswith("Best on accuracy")
