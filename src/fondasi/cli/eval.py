@@ -46,6 +46,8 @@ FLAGS = {
     "split": "--split",
     "batch_size": "--batch-size",
     "concurrency": "--concurrency",
+    "requests_per_minute": "--requests-per-minute",
+    "executor": "--executor",
     "bootstrap": "--bootstrap",
     "limit": "--limit",
     "shots": "--shots",
@@ -119,7 +121,10 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     """Flags that change a config file's run (given flags win)."""
-    keys = ("seed", "split", "batch_size", "concurrency", "bootstrap", "executor", "cache", "name")
+    keys = (
+        "seed", "split", "batch_size", "concurrency", "requests_per_minute", "bootstrap",
+        "executor", "cache", "name",
+    )  # fmt: skip
     found = {key: options[key] for key in keys if options.get(key) is not None}
     if options["no_baselines"]:
         found["baselines"] = False
@@ -166,6 +171,9 @@ def run(
     split: float | None = typer.Option(None, "--split", help="Train fraction when no --train."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per local call."),
     concurrency: int | None = typer.Option(None, "--concurrency", help="Parallel API calls."),
+    requests_per_minute: float | None = typer.Option(
+        None, "--requests-per-minute", help="Most calls a minute to each hosted model."
+    ),
     bootstrap: int | None = typer.Option(None, "--bootstrap", help="Bootstrap resamples."),
     executor: str | None = typer.Option(None, "--executor", help="local or ray."),
     cache: str | None = typer.Option(None, "--cache", help="Prediction cache file."),
