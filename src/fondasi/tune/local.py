@@ -189,8 +189,11 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     }
     if before is not None:
         metrics["loss_before"] = before
-    model.save_pretrained(options.out, safe_serialization=True)
-    tokenizer.save_pretrained(options.out)
+    # Under torchrun / accelerate every process gets here; one of them writes the model.
+    writer = trainer.is_world_process_zero()
+    if writer:
+        model.save_pretrained(options.out, safe_serialization=True)
+        tokenizer.save_pretrained(options.out)
     planned = trainer.state.max_steps
     result = TuneResult(
         out=options.out,
@@ -209,7 +212,8 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         steps=int(trainer.state.global_step),
         stopped_early=0 < trainer.state.global_step < planned,
     )
-    _write_meta(result, options, chosen.adapter)
+    if writer:
+        _write_meta(result, options, chosen.adapter)
     return result
 
 
