@@ -91,7 +91,7 @@ def cli() -> Cli:
             capture_output=True,
             text=True,
             env=full_env,
-            timeout=120,
+            timeout=600,  # a guard against hangs, not a speed check
         )
 
     return run
