@@ -82,6 +82,10 @@ def load_transformers(folder: Path, task: str, labels: list[str]) -> Any:
             "id2label": dict(enumerate(labels)),
             "label2id": {name: i for i, name in enumerate(labels)},
         }
+    # A new head is the point of tuning a classifier: transformers' report that its weights
+    # were "newly initialized" would only alarm, so it is kept for real errors.
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
     try:
         return auto.from_pretrained(folder, use_safetensors=True, trust_remote_code=False, **extra)
     except ValueError as exc:  # the architecture has no model class for this task
@@ -92,6 +96,8 @@ def load_transformers(folder: Path, task: str, labels: list[str]) -> Any:
             f"{folder.name} cannot be tuned for {task}: it is {kind} "
             f"({'--task seq2seq' if _encoder_decoder(folder) else '--task causal-lm'} fits it)"
         ) from None
+    finally:
+        transformers.logging.set_verbosity(level)
 
 
 def _encoder_decoder(folder: Path) -> bool:
