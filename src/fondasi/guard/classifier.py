@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fondasi.errors import BadInputError
+from fondasi.guard.base import Filter, Finding
+from fondasi.guard.text import sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,3 +113,19 @@ def head(task: str, model_id: str, settings: Settings) -> LinearHead:
     note = {"task": task, "model": model_id, "rows": len(rows), "fingerprint": key}
     Path(weights_file.with_suffix(".json")).write_text(json.dumps(note, indent=2))
     return LinearHead(weights, bias, embed)
+
+
+def sentence_findings(task: str, text: str, filt: Filter) -> list[Finding]:
+    """The classifier's hits, one per sentence scoring at least the filter's threshold."""
+    if not filt.config.classifier or filt.settings is None:
+        return []
+    spans = list(sentences(text))
+    if not spans:
+        return []
+    model = filt.config.embedding_model or filt.settings.embedding_model
+    scores = head(task, model, filt.settings).predict([text[s:e] for s, e in spans])
+    return [
+        Finding(task, s, e, round(p, 4), filt.name, "classifier")
+        for (s, e), p in zip(spans, scores, strict=True)
+        if p >= filt.min_score
+    ]

@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterator
 
 from fondasi.guard.base import Filter, Finding, ScanContext, register
-from fondasi.guard.classifier import head
-from fondasi.guard.text import CONFUSABLES, HIDDEN, WORD, hidden_spans, mixed_script, sentences
+from fondasi.guard.classifier import sentence_findings
+from fondasi.guard.text import CONFUSABLES, HIDDEN, WORD, hidden_spans, mixed_script
 
 _IGNORE_EN = r"(?:ignore|disregard|forget|skip|override|bypass|drop)"
 _PRIOR_EN = (
@@ -148,16 +148,5 @@ class InjectionFilter(Filter):
     def scan(self, text: str, context: ScanContext) -> list[Finding]:
         """Rule hits, then classifier hits per sentence."""
         found = [item for item in rule_hits(text) if item.score >= self.min_score]
-        if self.config.classifier and self.settings is not None:
-            spans = list(sentences(text))
-            if spans:
-                model = self.config.embedding_model or self.settings.embedding_model
-                scores = head("injection", model, self.settings).predict(
-                    [text[s:e] for s, e in spans]
-                )
-                found.extend(
-                    Finding("injection", s, e, round(p, 4), self.name, "classifier")
-                    for (s, e), p in zip(spans, scores, strict=True)
-                    if p >= self.min_score
-                )
+        found.extend(sentence_findings("injection", text, self))
         return sorted(found, key=lambda f: (f.start, f.end))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 from fondasi.guard.base import Filter, Finding, ScanContext, register
-from fondasi.guard.classifier import head
-from fondasi.guard.text import normalise, sentences, words
+from fondasi.guard.classifier import sentence_findings
+from fondasi.guard.text import normalise, words
 
 MAX_PHRASE = 5
 
@@ -131,18 +131,7 @@ class ToxicityFilter(Filter):
     def scan(self, text: str, context: ScanContext) -> list[Finding]:
         """Lexicon hits per word or phrase, classifier hits per sentence."""
         found = [item for item in lexicon_hits(text) if item.score >= self.min_score]
-        if self.config.classifier and self.settings is not None:
-            spans = list(sentences(text))
-            if spans:
-                model = self.config.embedding_model or self.settings.embedding_model
-                scores = head("toxicity", model, self.settings).predict(
-                    [text[s:e] for s, e in spans]
-                )
-                found.extend(
-                    Finding("toxicity", s, e, round(p, 4), self.name, "classifier")
-                    for (s, e), p in zip(spans, scores, strict=True)
-                    if p >= self.min_score
-                )
+        found.extend(sentence_findings("toxicity", text, self))
         return sorted(found, key=lambda f: (f.start, f.end))
 
     def placeholder(self, finding: Finding) -> str:
