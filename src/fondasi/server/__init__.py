@@ -3,6 +3,7 @@
 app.py          create_app / run: lifespan, middleware, routers
 v1_chat.py      /v1/chat/completions, /v1/completions (SSE streaming)
 v1_embeddings   /v1/embeddings (micro-batched), /v1/images/generations
+v1_classify.py  /v1/classify (vLLM's format): tuned classifiers, zero-shot labels
 v1_models.py    /v1/models
 feedback.py     /v1/feedback
 metrics.py      /metrics (Prometheus)

@@ -28,6 +28,7 @@ from fondasi.server import (
     metrics,
     ui,
     v1_chat,
+    v1_classify,
     v1_embeddings,
     v1_models,
 )
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ROUTERS = [
     v1_chat.router,
+    v1_classify.router,
     v1_embeddings.router,
     v1_models.router,
     feedback.router,

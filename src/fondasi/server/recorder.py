@@ -29,6 +29,8 @@ ROUTES = {
     "/v1/completions": ("completions", "cmpl-"),
     "/v1/embeddings": ("embeddings", "emb-"),
     "/v1/images/generations": ("images", "img-"),
+    "/v1/classify": ("classify", "classify-"),
+    "/classify": ("classify", "classify-"),
 }
 VERSION_HEADER = b"fondasi-model-version"
 ID_HEADER = b"fondasi-response-id"

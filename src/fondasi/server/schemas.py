@@ -81,6 +81,21 @@ class EmbeddingRequest(BaseModel):
     user: str | None = Field(default=None, max_length=1000)
 
 
+class ClassifyRequest(BaseModel):
+    """POST /v1/classify (vLLM's classification format, with fondasi's label extension)."""
+
+    model: str = Field(min_length=1, max_length=300)
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A text or a list of texts (token arrays are not served)."
+    )
+    labels: list[str] | dict[str, str] | None = Field(
+        default=None,
+        description="fondasi extension: candidate labels (or label -> description) for "
+        "zero-shot classification by embedding models and language models.",
+    )
+    user: str | None = Field(default=None, max_length=1000)
+
+
 class ImageRequest(BaseModel):
     """POST /v1/images/generations."""
 

@@ -21,8 +21,8 @@ router = APIRouter()
 MAX_INPUTS = 2048
 
 
-def _texts(body: EmbeddingRequest) -> list[str]:
-    raw = body.input
+def input_texts(raw: str | list[str] | list[int] | list[list[int]]) -> list[str]:
+    """The ``input`` field as a list of non-empty texts, or a 400 saying what is wrong."""
     texts = [raw] if isinstance(raw, str) else raw
     if not texts:
         raise bad("input is empty: send a text or a list of texts", "input")
@@ -60,7 +60,7 @@ async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> A
     """Vectors for texts; concurrent requests share one encoder batch."""
     state, call = state_of(request), request.state.call
     call.model = body.model
-    texts = _texts(body)
+    texts = input_texts(body.input)
     served, _ = await serve_model(state, call, body.model, key)
     if not served.can(Capability.EMBED):
         raise bad(f"{served.ref} does not make embeddings: use an embedding model", "model")
