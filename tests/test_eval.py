@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from fondasi.errors import BadInputError, UnknownChoiceError
 from fondasi.evaluate import parse_config
 from fondasi.evaluate.baselines import for_task
 from fondasi.evaluate.cache import PredictionCache, cache_key
-from fondasi.evaluate.config import DataSpec
+from fondasi.evaluate.config import DataSpec, EvalConfig
 from fondasi.evaluate.datasets import load_examples, split
 from fondasi.evaluate.metrics import choose
 from fondasi.evaluate.stats import bootstrap, paired_test, pareto, percentile
@@ -182,6 +183,23 @@ def test_candidates_describe_their_approach() -> None:
         config.candidates[0].label == "smollm2-135m-instruct · few-shot k=3 balanced · sentiment-id"
     )
     assert config.candidates[1].label == "tuned:minilm-lora · tuned"
+
+
+def test_the_by_flag_makes_one_candidate_per_way_of_classifying() -> None:
+    from fondasi.cli.eval import from_flags
+
+    flags = dict.fromkeys(
+        ("template", "shots", "select", "max_tokens", "columns", "qrels", "corpus", "train",
+         "labels", "metrics", "judge"),
+    )  # fmt: skip
+    flags.update(models="smollm2-135m-instruct", data="x.csv", task="classification")
+    config = EvalConfig.model_validate(from_flags({**flags, "by": "logprob,generation"}))
+    assert [c.label for c in config.candidates] == [
+        "smollm2-135m-instruct · zero-shot by logprob",
+        "smollm2-135m-instruct · zero-shot by generation",
+    ]
+    with pytest.raises(ValidationError, match="generation"):
+        EvalConfig.model_validate(from_flags({**flags, "by": "writing"}))
 
 
 # -- data ------------------------------------------------------------------------------------

@@ -291,6 +291,7 @@ def test_local_and_hosted_candidates_side_by_side(
     text = config_text(
         tmp_path / "cache.sqlite",
         {"model": "smollm2-135m-instruct", "shots": 2, "select": "balanced"},
+        {"model": "smollm2-135m-instruct", "by": "generation"},
         {"model": "fake:echo", "shots": 1},
         {"model": "fake:always-500"},
         data={"path": "bundled:eval-topic-en", "limit": 12},
@@ -311,6 +312,13 @@ def test_local_and_hosted_candidates_side_by_side(
         "account",
         "product",
     }
+    # The same local model answering in words: its tokens are counted, its answers read.
+    said = by_name["smollm2-135m-instruct · zero-shot by generation"]
+    assert said.failures == 0 and said.examples == 8 and said.tokens and said.tokens > 8 * 20
+    assert not smol.tokens  # log-probabilities generate nothing
+    assert set(said.details["confusion"]["columns"]) - {"(no answer)"} <= {
+        "shipping", "payment", "account", "product"
+    }  # fmt: skip
     echo = by_name["fake:echo · few-shot k=1"]
     assert echo.failures == 0 and echo.tokens and echo.tokens > 8 * 11
     assert state.calls["echo"] == 8

@@ -31,6 +31,12 @@ def test_the_fast_quickstart_runs_the_whole_loop(tmp_path: Path, home: Path) -> 
     names = {c["name"] for c in results["candidates"]}
     assert {"minilm lora", "minilm full", "baseline · TF-IDF + LR"} <= names
     assert {"multilingual-e5-small · zero-shot", "all-minilm-l6-v2 · few-shot k=6"} <= names
+    # SmolLM2 both ways: by each label's log-probability and by generating an answer
+    assert {
+        "smollm2-135m-instruct · zero-shot · sentiment-id",
+        "smollm2-135m-instruct · zero-shot by generation · sentiment-id",
+    } <= names
+    assert "by generation →" in said and "by log-probability →" in said
     report = (out / "eval" / "report.html").read_text()
     assert all(name.replace("·", "").split()[0] in report for name in names)
     assert (out / "minilm-lora" / "adapter_model.safetensors").is_file()
@@ -40,6 +46,7 @@ def test_the_fast_quickstart_runs_the_whole_loop(tmp_path: Path, home: Path) -> 
     reads = next(line for line in said.splitlines() if "user reads:" in line)
     assert NIK in reads
     assert "fondasi serve --models" in said and "report:" in said
+    assert "/v1/classify" in said
 
 
 def test_quickstart_refuses_an_out_folder_it_cannot_write(tmp_path: Path, home: Path) -> None:

@@ -51,6 +51,7 @@ FLAGS = {
     "bootstrap": "--bootstrap",
     "limit": "--limit",
     "shots": "--shots",
+    "by": "--by",
 }
 
 
@@ -81,6 +82,7 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise BadInputError(f"--shots takes numbers like 0,3,8, got {options['shots']!r}") from None
     templates: list[str | None] = list(_list(options["template"])) or [None]
+    routes = _list(options["by"]) or ["auto"]
     candidates = [
         {
             "model": model,
@@ -88,10 +90,12 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
             **({"shots": k} if k else {}),
             **({"select": options["select"]} if options["select"] and k else {}),
             **({"max_tokens": options["max_tokens"]} if options["max_tokens"] else {}),
+            **({"by": by} if by != "auto" else {}),
         }
         for model in models
         for template in templates
         for k in shots
+        for by in routes
     ]
     data: dict[str, Any] = {
         "path": options["data"],
@@ -147,6 +151,11 @@ def run(
     shots: str | None = typer.Option(None, "--shots", help="Few-shot k values: 0,3,8."),
     select: str | None = typer.Option(None, "--select", help="fixed, random, balanced or knn."),
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels."),
+    by: str | None = typer.Option(
+        None,
+        "--by",
+        help="How language models classify: logprob, generation (both: logprob,generation).",
+    ),
     metrics: str | None = typer.Option(
         None, "--metrics", help="Metrics; the first is the headline."
     ),

@@ -39,12 +39,12 @@ class Plan:
     test_rows: int | None  # None: the whole dev set
     tune_steps: int | None  # None: the method's epochs, early stopping on dev
     shots: int  # labelled examples the embedding models see (few-shot prototypes)
-    language_models: bool  # SmolLM2 and Gemma: seconds per example on a laptop CPU
+    gemma: bool  # Gemma 3 270M few-shot: seconds per example on a laptop CPU
     retrieval: bool
 
 
-FULL = Plan(test_rows=None, tune_steps=None, shots=24, language_models=True, retrieval=True)
-FAST = Plan(test_rows=24, tune_steps=6, shots=6, language_models=False, retrieval=False)
+FULL = Plan(test_rows=None, tune_steps=None, shots=24, gemma=True, retrieval=True)
+FAST = Plan(test_rows=24, tune_steps=6, shots=6, gemma=False, retrieval=False)
 
 
 @dataclass
@@ -122,13 +122,15 @@ def use(tour: Tour) -> None:
     """Step 2: zero-shot and few-shot on a few messages, before any training."""
     from fondasi.data import bundled, read_jsonl
     from fondasi.handle import load
+    from fondasi.prompting import ask
 
     step(
         2,
         "Use: zero-shot and few-shot, no training",
         "Zero-shot compares each message with a description of each label; few-shot shows "
-        "the model a handful of labelled examples first. Small language models (SmolLM2, "
-        "Gemma 3) classify by the probability they give each label, in step 4.",
+        "the model a handful of labelled examples first. A small language model (SmolLM2) "
+        "classifies two ways: by the probability it gives each label after the prompt, or by "
+        "writing an answer that is read as a label.",
     )
     train = balanced(read_jsonl(bundled(f"{TASK}-train")), tour.plan.shots)
     messages = ["Barangnya cepat sampai dan rapi, mantap!", "Aplikasinya error terus, kapok."]
@@ -139,6 +141,15 @@ def use(tour: Tour) -> None:
         console.print(
             f"  {esc(text)!s:<45} zero-shot → [bold]{a[0].label}[/] ({a[0].score:.2f}), "
             f"few-shot → [bold]{b[0].label}[/] ({b[0].score:.2f})"
+        )
+    smol = load("smollm2-135m-instruct", tour.settings)
+    scored = smol.classify(messages, list(LABELS), template="sentiment-id")
+    for text, ranking in zip(messages, scored, strict=True):
+        answer = ask(smol, "sentiment-id", input=text, labels=list(LABELS))
+        console.print(
+            f"  {esc(text)!s:<45} SmolLM2 by log-probability → [bold]{ranking[0].label}[/], "
+            f"by generation → [bold]{esc(str(answer.value or '(no label)'))}[/] "
+            f"(it wrote {esc(answer.text.strip()[:30])!r})"
         )
     console.print(
         f"(few-shot: {len(train)} labelled examples, {len(train) // len(LABELS)} per label.) "
@@ -207,10 +218,11 @@ def measure(tour: Tour) -> tuple[Any, Path]:
         {"model": "all-minilm-l6-v2", "shots": shots},
         *({"model": f"tuned:{path}", "name": f"minilm {m}"} for m, path in tour.tuned.items()),
     ]
-    if tour.plan.language_models:
-        smol = {"model": "smollm2-135m-instruct", "template": "sentiment-id"}
+    smol = {"model": "smollm2-135m-instruct", "template": "sentiment-id"}
+    candidates += [smol, {**smol, "by": "generation"}]
+    if tour.plan.gemma:
         gemma = {"model": "gemma-3-270m", "template": "sentiment-id"}
-        candidates += [smol, {**gemma, "shots": 6, "select": "balanced"}]
+        candidates.append({**gemma, "shots": 6, "select": "balanced"})
     data: dict[str, Any] = {"path": f"bundled:{TASK}-dev"}
     if tour.plan.test_rows:
         data["limit"] = tour.plan.test_rows
@@ -305,6 +317,17 @@ def guard(tour: Tour) -> None:
     console.print(f"  user reads:     {esc(answer.text)}", soft_wrap=True)
 
 
+def classify_body(candidate: Any) -> str:
+    """The curl arguments that ask the served candidate for a label (tuned ones know theirs)."""
+    import json
+    import shlex
+
+    body: dict[str, Any] = {"model": candidate.model, "input": "Pengirimannya cepat, mantap!"}
+    if not candidate.model.startswith("tuned:"):
+        body["labels"] = list(LABELS)
+    return "-H 'content-type: application/json' -d " + shlex.quote(json.dumps(body))
+
+
 def serve(tour: Tour, results: Any, report: Path) -> None:
     """Step 6: what to pick, and how to serve it."""
     step(
@@ -318,6 +341,11 @@ def serve(tour: Tour, results: Any, report: Path) -> None:
     if best is not None and best.model:
         console.print(f"Best model on this data: [bold]{esc(best.name)}[/] ({esc(best.approach)})")
         console.print(f"  fondasi serve --models {esc(best.model)}")
+        console.print(f"  curl -s 127.0.0.1:8000/v1/classify {esc(classify_body(best))}")
+    tuned = [c for c in models if c.model and c.model.startswith("tuned:")]
+    if tuned and tuned[0] is not best:
+        console.print(f"Best fine-tuned model: [bold]{esc(tuned[0].name)}[/], served the same way:")
+        console.print(f"  fondasi serve --models {esc(tuned[0].model)}")
     console.print("  then open http://127.0.0.1:8000/ui in a browser (the dashboard)")
     for sentence in results.verdict[:2]:
         console.print(esc(sentence), soft_wrap=True)

@@ -58,6 +58,11 @@ class CandidateSpec(BaseModel):
     calibrate: bool = Field(
         default=True, description="Contextual calibration of label log-probabilities."
     )
+    by: Literal["auto", "logprob", "generation"] = Field(
+        default="auto",
+        description="How a local language model classifies: by each label's log-probability "
+        "(auto's choice) or by generating an answer that is read as a label.",
+    )
     max_tokens: int = Field(default=128, ge=1, le=4096, description="Most new tokens per answer.")
     stop: list[str] = Field(default_factory=list, description="Strings that end an answer.")
 
@@ -70,6 +75,8 @@ class CandidateSpec(BaseModel):
             kind = f"few-shot k={self.shots}" + (f" {self.select}" if self.select else "")
         else:
             kind = "zero-shot"
+        if self.by != "auto":
+            kind += f" by {self.by}"
         return kind + (f" · {Path(self.template).stem}" if self.template else "")
 
     @property

@@ -4,8 +4,9 @@
 - an embedding model compares texts with the label descriptions (zero-shot) or with class
   centres of ``shots`` train examples per the selector (few-shot);
 - a local language model ranks labels by log-probability after a template;
-- a hosted model (or one that cannot score) answers through ``fondasi.ask`` and its answer
-  is read as a label; the call's tokens and cost are kept.
+- a hosted model (or one that cannot score, or a candidate with ``by: generation``) answers
+  through ``fondasi.ask`` and its answer is read as a label; the call's tokens and cost are
+  kept.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ClassifyPredictor(Predictor):
             "shots": c.shots,
             "select": c.select,
             "calibrate": c.calibrate,
+            "by": c.by,
             "labels": self.context.labels,
             "descriptions": self.context.descriptions,
             "pool": cache_key(self.pool) if c.shots else None,
@@ -74,13 +76,24 @@ class ClassifyPredictor(Predictor):
 
     def setup(self, model: Model) -> None:
         c = self.candidate
-        if model.can(Capability.EMBED) and not c.template:
+        scores = model.can(Capability.SCORE) and not model.remote
+        if c.by == "generation" and not model.can(Capability.GENERATE):
+            raise BadInputError(f"{model.id} does not generate text: drop `by: generation`")
+        if c.by == "logprob" and not scores:
+            raise BadInputError(
+                f"{model.id} cannot score labels by log-probability (a local language model "
+                "can): use `by: generation`"
+            )
+        if c.by == "generation":
+            self.mode = "ask"
+            self.per_example = True
+        elif model.can(Capability.EMBED) and not c.template:
             self.mode = "embed"
             if c.shots and not self.pool:
                 raise BadInputError("few-shot needs train examples")
         elif model.can(Capability.CLASSIFY) and not c.template and not c.shots:
             self.mode = "own"
-        elif model.can(Capability.SCORE) and not model.remote:
+        elif scores:
             self.mode = "logprob"
         elif model.can(Capability.GENERATE):
             self.mode = "ask"
