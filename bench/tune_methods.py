@@ -1,7 +1,8 @@
 """Tuning methods against each other and against not tuning at all, on Indonesian sentiment.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/tune_methods.py [--epochs N]
-        [--methods full,lora,ia3,prompt-tuning] [--no-lm] [--threads N] [--markdown]
+        [--methods full,lora,ia3,prompt-tuning] [--seeds 42,0,1,2] [--jobs N] [--no-lm]
+        [--threads N] [--markdown]
 
 MiniLM (all-MiniLM-L6-v2) is tuned on `sentiment3-id-train` (300 rows, positif / negatif /
 netral) and measured on `sentiment3-id-dev` (90 rows) with each method's own defaults
@@ -13,6 +14,11 @@ classification by embedding similarity (MiniLM, multilingual e5) and few-shot
 classification (e5 prototypes of 8 training rows per label; Gemma 3 270M with 6 examples
 in its prompt, scored by log-probability: the best small LM on Indonesian in the
 prompting benchmark).
+
+With several ``--seeds`` each method runs once per seed (the seed sets the new head's
+initial weights and the shuffling); its row shows the mean and every seed's accuracy, since
+on 90 dev rows one seed can move a method by ten points. ``--jobs`` runs that many tuning
+processes at once (with ``--threads 1``, one per core).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +73,7 @@ class Row:
     epochs: float | None = None
     peak_ram_mb: float | None = None
     ms_per_text: float | None = None
+    per_seed: dict[int, float] | None = None
 
 
 def scores(truth: list[str], guesses: list[str]) -> tuple[float, float]:
@@ -75,14 +83,14 @@ def scores(truth: list[str], guesses: list[str]) -> tuple[float, float]:
     )
 
 
-def tuned(method: str, epochs: float | None, folder: Path) -> Row:
+def tuned(method: str, epochs: float | None, folder: Path, seed: int = 42) -> Row:
     """One `fondasi tune` run in its own process."""
-    out = folder / method
+    out = folder / f"{method}-{seed}"
     command = [
         sys.executable, "-m", "fondasi", "tune", MINILM,
         "--data", str(bundled("sentiment3-id-train")),
         "--eval-data", str(bundled("sentiment3-id-dev")),
-        "--method", method, "--out", str(out), "--json",
+        "--method", method, "--out", str(out), "--json", "--seed", str(seed),
     ]  # fmt: skip
     if epochs:
         command += ["--epochs", str(epochs)]
@@ -102,6 +110,27 @@ def tuned(method: str, epochs: float | None, folder: Path) -> Row:
         seconds_per_epoch=result["seconds"] / run_epochs,
         epochs=run_epochs,
         peak_ram_mb=result["peak_ram_mb"],
+        per_seed={seed: result["metrics"]["accuracy"]},
+    )
+
+
+def over_seeds(runs: list[Row]) -> Row:
+    """One method's runs at several seeds as one row: means, and each seed's accuracy."""
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    per_seed = {seed: acc for run in runs for seed, acc in (run.per_seed or {}).items()}
+    return Row(
+        approach=runs[0].approach,
+        accuracy=mean([r.accuracy for r in runs]),
+        macro_f1=mean([r.macro_f1 for r in runs]),
+        trainable=runs[0].trainable,
+        total=runs[0].total,
+        seconds_per_epoch=mean([r.seconds_per_epoch or 0.0 for r in runs]),
+        epochs=mean([r.epochs or 0.0 for r in runs]),
+        peak_ram_mb=max(r.peak_ram_mb or 0.0 for r in runs),
+        per_seed=per_seed,
     )
 
 
@@ -167,7 +196,7 @@ def baselines(train: list[Any], dev: list[Any], with_lm: bool) -> list[Row]:
 def show(rows: list[Row], anchor: float, markdown: bool) -> None:
     header = [
         "approach", "trainable params", "s / epoch", "epochs", "peak RAM MB",
-        "ms / text", "dev accuracy", "vs anchor", "macro-F1",
+        "ms / text", "dev accuracy", "vs anchor", "macro-F1", "accuracy per seed",
     ]  # fmt: skip
     lines = []
     for row in rows:
@@ -183,6 +212,9 @@ def show(rows: list[Row], anchor: float, markdown: bool) -> None:
                 f"{row.accuracy:.3f}",
                 f"{100 * (row.accuracy - anchor):+.1f} pt",
                 f"{row.macro_f1:.3f}",
+                ", ".join(f"{s}: {a:.3f}" for s, a in row.per_seed.items())
+                if row.per_seed and len(row.per_seed) > 1
+                else "-",
             ]
         )
     if markdown:
@@ -208,6 +240,8 @@ def main() -> None:
         "--threads", type=int, default=None, help="CPU threads per model (FONDASI_THREADS)."
     )
     parser.add_argument("--markdown", action="store_true", help="Print a Markdown table.")
+    parser.add_argument("--seeds", default="42", help="Seeds, comma-separated: 42,0,1,2.")
+    parser.add_argument("--jobs", type=int, default=1, help="Tuning runs at once.")
     args = parser.parse_args()
     if args.threads:  # on a shared machine one thread per model is often faster
         os.environ["FONDASI_THREADS"] = str(args.threads)
@@ -216,10 +250,16 @@ def main() -> None:
     start = time.perf_counter()
     classical = baseline(train, dev)
     rows = [Row(ANCHOR, classical["accuracy"], classical["macro_f1"])]
-    with tempfile.TemporaryDirectory() as folder:
-        for method in args.methods.split(","):
-            console.print(f"[dim]tuning with {method} …[/]")
-            rows.append(tuned(method, args.epochs, Path(folder)))
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    methods = args.methods.split(",")
+    runs = [(method, seed) for method in methods for seed in seeds]
+    console.print(f"[dim]{len(runs)} tuning runs, {args.jobs} at a time …[/]")
+    with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(args.jobs) as pool:
+        done = list(pool.map(lambda run: tuned(run[0], args.epochs, Path(folder), run[1]), runs))
+        for method in methods:
+            rows.append(
+                over_seeds([row for (m, _), row in zip(runs, done, strict=True) if m == method])
+            )
     console.print("[dim]baselines …[/]")
     rows += baselines(train, dev, with_lm=not args.no_lm)
     show(rows, classical["accuracy"], args.markdown)

@@ -69,9 +69,12 @@ def assert_base_unchanged(peft_model: Any, settings: Settings) -> None:
     from fondasi.backends.tuned import base_folder
 
     original = load_file(str(base_folder(MINILM, settings) / "model.safetensors"))
-    # peft keeps an adapted layer's own weight under `base_layer`; the rest keep their names.
+    # peft keeps an adapted layer's own weight under `base_layer`, and a layer that trains
+    # whole (the pooler) as an untouched `original_module` beside its trained copy.
     state = {
-        k.replace(".base_layer", ""): v for k, v in peft_model.get_base_model().state_dict().items()
+        k.replace(".base_layer", "").replace(".original_module", ""): v
+        for k, v in peft_model.get_base_model().state_dict().items()
+        if "modules_to_save" not in k
     }
     for key, tensor in original.items():
         if key.endswith("position_ids"):  # a buffer of 0..n, not a weight; not saved any more
@@ -130,6 +133,14 @@ def test_lora_leaves_base_weights_identical_and_reloads_the_same(
     assert_base_unchanged(peft_model, shared_settings)
     adapters = [k for k in peft_model.state_dict() if "lora_B" in k]
     assert adapters and any(peft_model.state_dict()[k].abs().sum() > 0 for k in adapters)
+    # BERT's default: adapters on query and value; the pooler and the new head train whole.
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert sorted(config["target_modules"]) == ["query", "value"]
+    assert {"pooler", "classifier"} <= set(config["modules_to_save"])
+    trained = {k: v for k, v in peft_model.state_dict().items() if "pooler" in k}
+    copy = next(v for k, v in trained.items() if "modules_to_save" in k and k.endswith("weight"))
+    kept = next(v for k, v in trained.items() if "original_module" in k and k.endswith("weight"))
+    assert not torch.equal(copy, kept)  # the pooler learned; the base's own stays as it was
     dev = read_jsonl(sentiment[1])
     guesses = [r[0].label for r in tuned.classify([row["text"] for row in dev])]
     reloaded = sum(g == row["label"] for g, row in zip(guesses, dev, strict=True)) / len(dev)

@@ -66,8 +66,10 @@ def run(
     max_length: int = typer.Option(256, "--max-length", help="Tokens per example."),
     seed: int = typer.Option(42, "--seed", help="Seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
-    patience: int = typer.Option(
-        2, "--patience", help="Stop after N dev checks without gain (0: never stop early)."
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="Stop after N dev checks without gain (0: never stop early); default: the method's.",
     ),
     teacher: str | None = typer.Option(
         None, "--teacher", help="Model to learn from (--method distill)."
@@ -289,10 +291,16 @@ def methods() -> None:
     from fondasi.tune.methods import METHODS
 
     table = Table(title="Tuning methods", title_justify="left", pad_edge=False)
-    for column in ("method", "default lr", "default epochs", "what it trains"):
+    for column in ("method", "default lr", "default epochs", "patience", "what it trains"):
         table.add_column(column)
     for item in METHODS.values():
-        table.add_row(item.name, f"{item.learning_rate:g}", f"{item.epochs:g}", item.summary)
+        table.add_row(
+            item.name,
+            f"{item.learning_rate:g}",
+            f"{item.epochs:g}",
+            str(item.patience),
+            item.summary,
+        )
     console.print(table)
 
 

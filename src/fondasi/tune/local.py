@@ -92,7 +92,7 @@ def _arguments(
         save_steps=every,
         save_total_limit=2,
         # Early stopping keeps the best dev checkpoint, not the last one.
-        load_best_model_at_end=options.patience > 0,
+        load_best_model_at_end=bool(options.patience),
         metric_for_best_model="accuracy" if task == "classification" else "loss",
         greater_is_better=task == "classification",
         logging_steps=max(1, min(every, 10)),
@@ -121,6 +121,8 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
     chosen = method(options.method)
+    if options.patience is None:
+        options = options.model_copy(update={"patience": chosen.patience})
     private.check(options)
     rows = data.read_rows(options.data)
     folder = base_folder(options.base, settings)

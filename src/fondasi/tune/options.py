@@ -38,8 +38,11 @@ class TuneOptions(BaseModel):
     dev_fraction: float = Field(default=0.1, gt=0, lt=0.5, description="Dev split share.")
     seed: int = Field(default=42, description="Seed for the split, init and shuffling.")
     resume: bool = Field(default=False, description="Continue from the last checkpoint in out.")
-    patience: int = Field(
-        default=2, ge=0, le=100, description="Stop after this many dev checks without gain; 0: off."
+    patience: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Stop after this many dev checks without gain; 0: off; default: the method's.",
     )
     teacher: str | None = Field(default=None, description="Model the distill method learns from.")
     temperature: float = Field(
