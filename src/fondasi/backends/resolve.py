@@ -1,6 +1,7 @@
 """Turn what a user typed — a catalog id or an ad-hoc id — into a ``ModelSpec``.
 
 Ad-hoc ids name weights directly: ``hf:/path/to/folder``, ``gguf:/path/to/file.gguf``,
+``llamacpp:/path/to/file.gguf`` (the same file run by llama.cpp),
 ``onnx:/path/to/model.onnx``, ``tuned:/path/to/out`` (made by ``fondasi tune``).
 Catalog ids use the first way the card offers that works here: a pip package that
 carries the weights, then a Hugging Face repo already in the local Hugging Face cache.
@@ -9,6 +10,7 @@ carries the weights, then a Hugging Face repo already in the local Hugging Face 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from fondasi.catalog.schema import ModelCard
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
 
-PREFIXES = ("hf:", "gguf:", "onnx:", "tuned:")
+PREFIXES = ("hf:", "gguf:", "llamacpp:", "onnx:", "tuned:")
+LLAMA_CPP = {"engine": "llama.cpp"}  # the ModelSpec.extra that sends a GGUF to llama.cpp
 
 
 class NotRunnableHereError(BadInputError):
@@ -86,10 +89,11 @@ def _ad_hoc(ref: str) -> ModelSpec:
         )
     if not path.exists():
         raise BadInputError(f"{ref!r}: no such file or folder: {path}")
-    if scheme == "gguf":
+    if scheme in ("gguf", "llamacpp"):
         if path.is_dir() or path.suffix != ".gguf":
             raise BadInputError(f"{ref!r}: expected a .gguf file")
-        return ModelSpec(id=ref, card=None, path=path, format="gguf")
+        extra = LLAMA_CPP if scheme == "llamacpp" else {}
+        return ModelSpec(id=ref, card=None, path=path, format="gguf", extra=dict(extra))
     if scheme == "tuned":
         if not (path / "fondasi-tune.json").is_file():
             raise BadInputError(f"{ref!r}: {path} is not a folder made by `fondasi tune`")
@@ -207,7 +211,11 @@ def resolve(ref: str, catalog: Catalog, settings: Settings) -> ModelSpec:
     if not ref:
         raise BadInputError("empty model id")
     if ref.startswith(PREFIXES):
-        return _ad_hoc(ref)
-    if ":" in ref:  # catalog ids never hold a colon: this names a provider
+        spec = _ad_hoc(ref)
+    elif ":" in ref:  # catalog ids never hold a colon: this names a provider
         return _provider_ref(ref, catalog, settings)
-    return _from_card(catalog.get(ref), settings)
+    else:
+        spec = _from_card(catalog.get(ref), settings)
+    if spec.format == "gguf" and settings.gguf_engine == "llama.cpp":
+        return replace(spec, extra={**spec.extra, **LLAMA_CPP})
+    return spec

@@ -1,0 +1,180 @@
+"""GGUF language models run by llama.cpp (``fondasi[llamacpp]``): quantised, as the file is.
+
+Chosen per model with the ``llamacpp:/path/file.gguf`` id, or for every GGUF with the
+``gguf_engine = "llama.cpp"`` setting (``FONDASI_GGUF_ENGINE``); otherwise GGUF files go to
+transformers. The contract is the transformers backend's: the chat template stored in the
+file, greedy or sampled decoding, stop strings, a token budget, token-by-token streaming
+and exact usage counts (fondasi renders and tokenises the prompt itself, so it knows them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fondasi.backends.base import Capability, ModelSpec, Prompt
+from fondasi.backends.stops import StopScanner
+from fondasi.errors import BadInputError
+from fondasi.extras import require
+from fondasi.types import Chunk, GenerateOptions, Message, Usage
+
+if TYPE_CHECKING:
+    from fondasi.settings import Settings
+
+log = logging.getLogger(__name__)
+GGUF_MAGIC = b"GGUF"
+# llama.cpp allocates the KV cache for the whole context up front; a model trained on 128K
+# tokens would take gigabytes before the first request. Longer prompts are refused.
+MAX_CONTEXT = 8192
+
+
+class LlamaCppLM:
+    """A GGUF model loaded by llama.cpp."""
+
+    def __init__(self, llm: Any, name: str) -> None:
+        self.llm = llm
+        self.name = name
+        self.template = llm.metadata.get("tokenizer.chat_template")
+        caps = {Capability.GENERATE}
+        if self.template:
+            caps.add(Capability.CHAT)
+        self.capabilities = frozenset(caps)
+        self.context_length = int(llm.n_ctx())
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens llama.cpp's tokenizer makes of ``text`` (no BOS)."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The exact text the model reads: the file's chat template applied to messages."""
+        if isinstance(prompt, str):
+            return prompt
+        if not self.template:
+            raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        formatter = Jinja2ChatFormatter(
+            template=self.template,
+            eos_token=self._token_text(self.llm.token_eos()),
+            bos_token=self._token_text(self.llm.token_bos()),
+        )
+        messages: list[Any] = [_as_dict(message) for message in prompt]
+        rendered = formatter(messages=messages)
+        return str(rendered.prompt)
+
+    def _token_text(self, token: int) -> str:
+        return "" if token < 0 else str(self.llm._model.token_get_text(token))
+
+    def _tokens(self, prompt: Prompt) -> list[int]:
+        text = self.prompt_text(prompt)
+        # A chat prompt's template writes special tokens as text; a plain prompt's text is
+        # the user's own, so "<|im_end|>" typed by a user stays text there.
+        chat = not isinstance(prompt, str)
+        tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=chat)
+        return tokens
+
+    def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
+        """Decode token by token; the last chunk carries usage and why it ended."""
+        tokens = self._tokens(prompt)
+        room = self.context_length - len(tokens)
+        if room < 1:
+            raise BadInputError(
+                f"the prompt has {len(tokens)} tokens; {self.name} runs with a context of "
+                f"{self.context_length}: shorten it"
+            )
+        budget = min(options.max_tokens, room)
+        sampled = options.temperature > 0
+        pieces = self.llm.create_completion(
+            tokens,
+            max_tokens=budget,
+            temperature=options.temperature,  # 0: llama.cpp's greedy sampler
+            top_p=options.top_p if sampled else 1.0,
+            top_k=0,  # off, as in the transformers backend
+            min_p=0.0,
+            repeat_penalty=1.0,
+            seed=options.seed if options.seed is not None else 0xFFFFFFFF,  # default: random
+            stream=True,
+        )
+        scanner = StopScanner(options.stop)
+        generated, reason = 0, "length"
+        try:
+            for piece in pieces:
+                choice = piece["choices"][0]
+                text = choice.get("text") or ""
+                if text:
+                    generated += 1
+                    shown = scanner.feed(text)
+                    if shown:
+                        yield Chunk(text=shown)
+                    if scanner.stopped:
+                        reason = "stop"
+                        break
+                if choice.get("finish_reason"):
+                    reason = "stop" if choice["finish_reason"] == "stop" else "length"
+        finally:
+            pieces.close()  # stops llama.cpp's decoding when the reader leaves early
+        yield Chunk(
+            text=scanner.flush(),
+            usage=Usage(prompt_tokens=len(tokens), completion_tokens=generated),
+            finish_reason="stop" if reason == "stop" or generated < budget else "length",
+        )
+
+
+def _as_dict(message: Message | dict[str, str]) -> dict[str, str]:
+    if isinstance(message, Message):
+        return {"role": message.role.value, "content": message.content}
+    return dict(message)
+
+
+def check_gguf(path: Path) -> None:
+    """A clear error for a file that is not GGUF, before llama.cpp reads it."""
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read it ({exc.strerror})") from None
+    if magic != GGUF_MAGIC:
+        raise BadInputError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
+
+
+class LlamaCppFactory:
+    """Loads GGUF files sent to llama.cpp (``llamacpp:`` ids or ``gguf_engine``)."""
+
+    name = "llama-cpp"
+    priority = 20  # above transformers, which also claims GGUF files
+
+    def claims(self, spec: ModelSpec) -> bool:
+        """GGUF files the user sent to llama.cpp."""
+        return spec.format == "gguf" and spec.extra.get("engine") == "llama.cpp"
+
+    def load(self, spec: ModelSpec, settings: Settings) -> LlamaCppLM:
+        """Memory-map the file; the context is the model's own, at most ``MAX_CONTEXT``."""
+        require("llama_cpp", "llamacpp", "running GGUF files on llama.cpp")
+        from llama_cpp import Llama
+
+        if spec.path is None:
+            raise BadInputError(f"{spec.id}: no local weights to load")
+        check_gguf(spec.path)
+        try:
+            llm = Llama(
+                model_path=str(spec.path),
+                n_ctx=MAX_CONTEXT,
+                n_threads=settings.threads,
+                verbose=False,
+            )
+            trained = int(llm._model.n_ctx_train())
+            if 0 < trained < MAX_CONTEXT:  # the file is memory-mapped: a second open is cheap
+                del llm
+                llm = Llama(
+                    model_path=str(spec.path),
+                    n_ctx=trained,
+                    n_threads=settings.threads,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError) as exc:  # llama.cpp: "Failed to load model ..."
+            raise BadInputError(
+                f"{spec.path}: llama.cpp cannot load it as a model: {exc}"
+            ) from None
+        return LlamaCppLM(llm, spec.id)
