@@ -141,3 +141,5 @@ def test_classify_calls_are_logged_with_the_label(server: Running, tuned_dir: Pa
     rows = [r for r in store.requests(limit=50) if r.route == "classify"]
     assert rows and rows[0].prompt_tokens > 0
     assert rows[0].response_text in {"positif", "negatif", "netral"}
+    metrics = httpx.get(server.url + "/metrics", timeout=30).text
+    assert 'route="classify"' in metrics
