@@ -8,6 +8,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,10 @@ class Running:
         return self.url + "/v1"
 
     def flush(self) -> None:
-        """Wait until every log record so far is in the store."""
+        """Wait until every answered request is logged and its record is in the store."""
+        deadline = time.monotonic() + 30  # a guard against hangs, not a speed check
+        while self.state.metrics.in_flight._value.get() > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert self.state.writer.flush(timeout=30)
 
 

