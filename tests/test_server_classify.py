@@ -105,6 +105,19 @@ def test_embedding_and_language_models_classify_zero_shot_against_labels(
     assert by_smol.json()["data"][0]["label"] in {"positive", "negative"}
 
 
+def test_examples_make_an_embedding_model_classify_few_shot(server: Running) -> None:
+    examples = [
+        {"text": "Mantap, barangnya bagus dan cepat sampai", "label": "positif"},
+        {"text": "Pelayanannya ramah, saya puas", "label": "positif"},
+        {"text": "Barangnya rusak, saya kecewa", "label": "negatif"},
+        {"text": "Pengiriman lambat sekali, kapok", "label": "negatif"},
+    ]
+    answer = post(server, {"model": E5, "input": TEXTS, "examples": examples})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["classes"] == ["positif", "negatif"]
+    assert [row["label"] for row in answer.json()["data"]] == ["positif", "negatif"]
+
+
 @pytest.mark.parametrize(
     ("body", "param", "says"),
     [
@@ -115,6 +128,8 @@ def test_embedding_and_language_models_classify_zero_shot_against_labels(
         ({"model": E5, "input": "ok", "labels": ["a", "a"]}, "labels", "distinct"),
         ({"model": E5, "input": "ok", "labels": ["a"]}, "labels", "at least two"),
         ({"model": E5, "input": 3}, "input", ""),
+        ({"model": E5, "input": "ok", "examples": [{"text": "a"}]}, "examples", "example 1"),
+        ({"model": E5, "input": "ok", "examples": [{"text": "", "label": "x"}]}, "examples", ""),
     ],
 )
 def test_bad_requests_say_what_is_wrong(
@@ -143,3 +158,11 @@ def test_classify_calls_are_logged_with_the_label(server: Running, tuned_dir: Pa
     assert rows[0].response_text in {"positif", "negatif", "netral"}
     metrics = httpx.get(server.url + "/metrics", timeout=30).text
     assert 'route="classify"' in metrics
+
+
+def test_a_classifier_with_its_own_labels_refuses_examples(
+    server: Running, tuned_dir: Path
+) -> None:
+    body = {"model": f"tuned:{tuned_dir}", "input": "ok", "examples": [{"text": "a", "label": "b"}]}
+    answer = post(server, body)
+    assert answer.status_code == 400 and "takes no examples" in answer.json()["error"]["message"]

@@ -342,6 +342,11 @@ def serve(tour: Tour, results: Any, report: Path) -> None:
         console.print(f"Best model on this data: [bold]{esc(best.name)}[/] ({esc(best.approach)})")
         console.print(f"  fondasi serve --models {esc(best.model)}")
         console.print(f"  curl -s 127.0.0.1:8000/v1/classify {esc(classify_body(best))}")
+        if best.approach.startswith("few-shot"):
+            console.print(
+                "  (few-shot: add the labelled messages it learned from as "
+                '"examples": [{"text": ..., "label": ...}, ...])'
+            )
     tuned = [c for c in models if c.model and c.model.startswith("tuned:")]
     if tuned and tuned[0] is not best:
         console.print(f"Best fine-tuned model: [bold]{esc(tuned[0].name)}[/], served the same way:")

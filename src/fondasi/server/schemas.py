@@ -93,6 +93,13 @@ class ClassifyRequest(BaseModel):
         description="fondasi extension: candidate labels (or label -> description) for "
         "zero-shot classification by embedding models and language models.",
     )
+    examples: list[dict[str, str]] | None = Field(
+        default=None,
+        max_length=256,
+        description="fondasi extension: labelled examples ({text, label}) for few-shot "
+        "classification (class prototypes for embedding models, shots in the prompt for "
+        "language models).",
+    )
     user: str | None = Field(default=None, max_length=1000)
 
 

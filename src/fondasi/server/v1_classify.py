@@ -2,7 +2,8 @@
 
 Fine-tuned classifiers (``tuned:DIR``) and ready ones answer with their own labels.
 Embedding and language models classify zero-shot against the request's ``labels`` (a
-fondasi extension: names, or names -> descriptions), as ``Model.classify`` does.
+fondasi extension: names, or names -> descriptions), or few-shot from its ``examples``
+(``{text, label}`` rows), as ``Model.classify`` does.
 """
 
 from __future__ import annotations
@@ -41,6 +42,22 @@ def _classes(ranked: list[list[Label]], labels: list[str] | dict[str, str] | Non
     return order
 
 
+def _examples(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Few-shot examples as ``{text, label}``, or a 400 naming the first bad one."""
+    for number, row in enumerate(rows, 1):
+        text, label = row.get("text"), row.get("label")
+        if not isinstance(text, str) or not text.strip() or not isinstance(label, str):
+            raise bad(f"example {number}: give a non-empty 'text' and its 'label'", "examples")
+        if not label.strip():
+            raise bad(f"example {number}: the label is empty", "examples")
+    return [{"text": row["text"], "label": row["label"]} for row in rows]
+
+
+def _labels_of(shots: list[dict[str, str]] | None) -> list[str]:
+    """The examples' labels in first-seen order."""
+    return list(dict.fromkeys(row["label"] for row in shots or []))
+
+
 def _row(index: int, ranked: list[Label], classes: list[str]) -> dict[str, Any]:
     scores = {one.label: one.score for one in ranked}
     return {
@@ -71,17 +88,21 @@ async def classify(body: ClassifyRequest, request: Request, key: Caller) -> Any:
         raise bad(f"{served.ref} does not classify text: use a classifier", "model")
     if not hasattr(served.base, "classify"):
         raise bad(f"{served.ref} is a route over several models: classify with one", "model")
-    if body.labels is None and not own:
+    if body.labels is None and not own and not body.examples:
         raise bad(
             f"{served.ref} has no labels of its own: send the candidates in 'labels'", "labels"
         )
+    shots = _examples(body.examples) if body.examples else None
+    if shots and own:
+        raise bad(f"{served.ref} classifies with its own labels; it takes no examples", "examples")
     if state.config.log_text:
         call.prompt_text = state.redact("\n".join(texts))
     model = served.handle if hasattr(served.handle, "classify") else served.base
     async with served.lane.slot():
         try:
             ranked = await state.runner.run(
-                lambda: model.classify(texts, body.labels), timeout=state.config.timeout_s
+                lambda: model.classify(texts, body.labels, shots=shots),
+                timeout=state.config.timeout_s,
             )
         except FondasiError as exc:
             note_guard(call, exc)
@@ -91,7 +112,7 @@ async def classify(body: ClassifyRequest, request: Request, key: Caller) -> Any:
     call.prompt_tokens = tokens
     if state.config.log_text:
         call.response_text = "\n".join(row[0].label for row in ranked if row)
-    classes = _classes(ranked, body.labels or own)
+    classes = _classes(ranked, body.labels or own or _labels_of(shots))
     return {
         "id": call.id,
         "object": "list",
