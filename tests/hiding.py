@@ -40,11 +40,18 @@ class Hidden:
 def hidden(*names: str) -> Iterator[None]:
     """Within the block, importing (or finding) these modules fails as if uninstalled."""
     blocker = Hidden(names)
+    # find_spec answers from sys.modules before any finder: set imported ones aside too.
+    loaded = {
+        key: module for key, module in sys.modules.items() if key.split(".")[0] in blocker.names
+    }
+    for key in loaded:
+        del sys.modules[key]
     sys.meta_path.insert(0, blocker)
     try:
         yield
     finally:
         sys.meta_path.remove(blocker)
+        sys.modules.update(loaded)
 
 
 def hidden_env(folder: Path, *names: str) -> dict[str, str]:
