@@ -12,7 +12,7 @@ EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,dev
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: browser postgres demo test check lint format bench bench-prompts bench-client bench-serve bench-serve-reliability clean
+.PHONY: browser compiler postgres demo test check lint format bench bench-prompts bench-client bench-serve bench-serve-reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile
 # cores, 8 under load) and keeps the wheel in its cache, so later venvs install it in
 # seconds. Only what llama-cpp-python loads is built: no examples, tools, server or llava.
 LLAMACPP_STAMP := $(VENV)/.fondasi-llamacpp
-$(LLAMACPP_STAMP): $(STAMP)
+$(LLAMACPP_STAMP): $(STAMP) | compiler
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 		-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
 		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -e '.[llamacpp]'
@@ -43,6 +43,11 @@ demo: $(STAMP)
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
 		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; fi
+
+# A C/C++ compiler for llama.cpp's one-time build (pip fetches CMake and Ninja itself).
+compiler:
+	@if command -v gcc >/dev/null && command -v g++ >/dev/null; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends gcc g++; fi
 
 # PostgreSQL server binaries: tests start a throwaway cluster (initdb in a temp folder) to run
 # the log store on PostgreSQL as well as SQLite.

@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +135,28 @@ def gemma(shared_settings: Any) -> Any:
     import fondasi
 
     return fondasi.model("gemma-3-270m", shared_settings)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for a test module."""
+    from .serving import postgres_cluster
+
+    with postgres_cluster() as started:
+        yield started
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A log store on each database it supports: an SQLite file, then a new PostgreSQL DB."""
+    import secrets
+
+    from fondasi.monitor import Store
+
+    if request.param == "sqlite":
+        url = str(tmp_path / "logs.db")
+    else:
+        url = request.getfixturevalue("cluster").create_database("t_" + secrets.token_hex(6))
+    opened = Store(url)
+    yield opened
+    opened.close()

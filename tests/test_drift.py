@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,6 @@ from fondasi.errors import BadInputError
 from fondasi.monitor import FeedbackRecord, RequestRecord, Store, drift_cache
 from fondasi.monitor.drift import SIGNALS, DriftConfig, Window, check, check_all
 from fondasi.monitor.drift_stats import ks_test, mmd_test, proportion_test, rank_test
-
-from .serving import Postgres, postgres_cluster
 
 MODEL = "support-bot"
 NOW = 1_800_000_000.0
@@ -94,25 +90,6 @@ def window(
                 )
             )
     return out
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Postgres]:
-    with postgres_cluster() as started:
-        yield started
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Every drift check on both databases the store supports."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "drift.db")
-    else:
-        cluster: Postgres = request.getfixturevalue("cluster")
-        url = cluster.create_database("drift_" + secrets.token_hex(6))
-    opened = Store(url)
-    yield opened
-    opened.close()
 
 
 class Counting:

@@ -527,27 +527,21 @@ def test_retrieval_reads_beir_style_qrels(settings: Settings, tmp_path: Path, cl
         f"q{n}\t{doc}\t1" for n, q in enumerate(queries) for doc in q["relevant"]
     ]
     (tmp_path / "qrels.tsv").write_text("\n".join(lines) + "\n", "utf-8")
-    run = cli(
+    args = [
         "eval", "--task", "retrieval", "--models", "no-such-embedder",
         "--data", str(tmp_path / "queries.jsonl"), "--columns", "id=_id,query=text",
         "--corpus", str(tmp_path / "corpus.jsonl"), "--corpus-columns", "id=_id",
         "--qrels", str(tmp_path / "qrels.tsv"),
         "--qrels-columns", "query_id=query-id,doc_id=corpus-id,relevance=score",
-        "--out", str(tmp_path / "out"),
-    )  # fmt: skip
+    ]  # fmt: skip
+    run = cli(*args, "--out", str(tmp_path / "out"))
     assert run.returncode == 0, run.stderr
     results = read(tmp_path / "out")
     bm25 = next(c for c in results.candidates if c.name == "baseline · BM25")
     assert bm25.examples == 16 and bm25.metrics["ndcg@10"] > 0.3
     assert results.candidates[-1].failures == 16  # the unknown model, reported
     (tmp_path / "qrels.tsv").write_text("\n".join(lines[:-1]) + "\n", "utf-8")
-    short = cli(
-        "eval", "--task", "retrieval", "--models", "no-such-embedder",
-        "--data", str(tmp_path / "queries.jsonl"), "--columns", "id=_id,query=text",
-        "--corpus", str(tmp_path / "corpus.jsonl"), "--corpus-columns", "id=_id",
-        "--qrels", str(tmp_path / "qrels.tsv"),
-        "--qrels-columns", "query_id=query-id,doc_id=corpus-id,relevance=score",
-    )  # fmt: skip
+    short = cli(*args)
     assert short.returncode == 2 and "query 'q15' has no judgements" in short.stderr
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ from fondasi.monitor.migrations import MIGRATIONS, applied
 from fondasi.monitor.queries import percentile
 from fondasi.settings import Settings
 
-from .serving import Postgres, postgres_cluster
+from .serving import Postgres
 
 
 def _request(n: int, model: str = "smollm2-135m-instruct", **extra: object) -> RequestRecord:
@@ -45,25 +43,6 @@ def _request(n: int, model: str = "smollm2-135m-instruct", **extra: object) -> R
     }
     fields.update(extra)
     return RequestRecord(**fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Postgres]:
-    with postgres_cluster() as started:
-        yield started
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The same behaviour on both databases the store supports."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "logs.db")
-    else:
-        cluster: Postgres = request.getfixturevalue("cluster")
-        url = cluster.create_database("t_" + secrets.token_hex(6))
-    opened = Store(url)
-    yield opened
-    opened.close()
 
 
 def test_migrations_are_named_recorded_and_run_once(tmp_path: Path) -> None:

@@ -31,6 +31,15 @@ if TYPE_CHECKING:
     from fondasi.settings import Settings
 
 Prompt = str | Sequence[Message]
+
+
+def message_dict(message: Message | dict[str, str]) -> dict[str, str]:
+    """A chat message as the ``{"role", "content"}`` mapping chat templates read."""
+    if isinstance(message, Message):
+        return {"role": message.role.value, "content": message.content}
+    return dict(message)
+
+
 Purpose = Literal["query", "passage"] | None
 
 

@@ -7,12 +7,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fondasi.backends.base import Capability, ModelSpec, Prompt
+from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
 from fondasi.backends.gguf_cache import dequantise
 from fondasi.backends.stops import StopScanner
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
-from fondasi.types import Chunk, GenerateOptions, Message, Usage
+from fondasi.types import Chunk, GenerateOptions, Usage
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -57,7 +57,7 @@ class CausalLM:
             raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
         else:
             encoded = self.tokenizer.apply_chat_template(
-                [_as_dict(message) for message in prompt],
+                [message_dict(message) for message in prompt],
                 add_generation_prompt=True,
                 return_tensors="pt",
                 return_dict=True,
@@ -71,7 +71,9 @@ class CausalLM:
         if Capability.CHAT not in self.capabilities:
             raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
         text: str = self.tokenizer.apply_chat_template(
-            [_as_dict(message) for message in prompt], add_generation_prompt=True, tokenize=False
+            [message_dict(message) for message in prompt],
+            add_generation_prompt=True,
+            tokenize=False,
         )
         return text
 
@@ -220,12 +222,6 @@ class CausalLM:
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
             finish_reason=finish,
         )
-
-
-def _as_dict(message: Message | dict[str, str]) -> dict[str, str]:
-    if isinstance(message, Message):
-        return {"role": message.role.value, "content": message.content}
-    return dict(message)
 
 
 class CausalLMFactory:

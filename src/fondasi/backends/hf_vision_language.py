@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fondasi.backends.base import Capability, ModelSpec, Prompt
-from fondasi.backends.hf_causal import CausalLM, _as_dict
+from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
+from fondasi.backends.hf_causal import CausalLM
 from fondasi.backends.images import load_image
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
@@ -55,7 +55,7 @@ class VisionLM(CausalLM):
         turns: list[dict[str, Any]] = (
             [{"role": "user", "content": prompt}]
             if isinstance(prompt, str)
-            else [dict(_as_dict(message)) for message in prompt]
+            else [dict(message_dict(message)) for message in prompt]
         )
         for turn in turns:
             turn["content"] = [{"type": "text", "text": turn["content"]}]
@@ -67,7 +67,7 @@ class VisionLM(CausalLM):
 def _plain(prompt: Prompt) -> str:
     if isinstance(prompt, str):
         return prompt
-    return "\n".join(_as_dict(message)["content"] for message in prompt)
+    return "\n".join(message_dict(message)["content"] for message in prompt)
 
 
 class VisionLMFactory:

@@ -9,22 +9,19 @@ and exact usage counts (fondasi renders and tokenises the prompt itself, so it k
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fondasi.backends.base import Capability, ModelSpec, Prompt
+from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
+from fondasi.backends.gguf_cache import check_gguf
 from fondasi.backends.stops import StopScanner
 from fondasi.errors import BadInputError
 from fondasi.extras import require
-from fondasi.types import Chunk, GenerateOptions, Message, Usage
+from fondasi.types import Chunk, GenerateOptions, Usage
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
 
-log = logging.getLogger(__name__)
-GGUF_MAGIC = b"GGUF"
 # llama.cpp allocates the KV cache for the whole context up front; a model trained on 128K
 # tokens would take gigabytes before the first request. Longer prompts are refused.
 MAX_CONTEXT = 8192
@@ -60,7 +57,7 @@ class LlamaCppLM:
             eos_token=self._token_text(self.llm.token_eos()),
             bos_token=self._token_text(self.llm.token_bos()),
         )
-        messages: list[Any] = [_as_dict(message) for message in prompt]
+        messages: list[Any] = [message_dict(message) for message in prompt]
         rendered = formatter(messages=messages)
         return str(rendered.prompt)
 
@@ -120,23 +117,6 @@ class LlamaCppLM:
             usage=Usage(prompt_tokens=len(tokens), completion_tokens=generated),
             finish_reason="stop" if reason == "stop" or generated < budget else "length",
         )
-
-
-def _as_dict(message: Message | dict[str, str]) -> dict[str, str]:
-    if isinstance(message, Message):
-        return {"role": message.role.value, "content": message.content}
-    return dict(message)
-
-
-def check_gguf(path: Path) -> None:
-    """A clear error for a file that is not GGUF, before llama.cpp reads it."""
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read it ({exc.strerror})") from None
-    if magic != GGUF_MAGIC:
-        raise BadInputError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
 
 
 class LlamaCppFactory:
