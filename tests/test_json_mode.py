@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fondasi import json_mode
+from fondasi.models import json_mode
 from fondasi.prompts.parse import OutputParseError
 from fondasi.types import Chunk, Usage
 

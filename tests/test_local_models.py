@@ -14,7 +14,7 @@ from fondasi.backends import Capability, ModelSpec, NoBackendError, Registry
 from fondasi.backends.gguf_cache import COMPLETE, cached_folder, dequantise
 from fondasi.backends.resolve import NotRunnableHereError
 from fondasi.errors import BadInputError, UnknownModelError
-from fondasi.handle import CapabilityError
+from fondasi.models.handle import CapabilityError
 from fondasi.settings import Settings
 from fondasi.types import Message, Role
 

@@ -14,7 +14,7 @@ import fondasi
 from fondasi.errors import BadInputError
 from fondasi.guard import find_pii
 from fondasi.providers import ProviderConfig
-from fondasi.router import PrivateRoute
+from fondasi.models.router import PrivateRoute
 from fondasi.settings import Settings
 
 from .conftest import Cli

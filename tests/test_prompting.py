@@ -14,7 +14,7 @@ from pydantic import BaseModel, SecretStr
 import fondasi
 from fondasi.data import bundled, read_jsonl
 from fondasi.errors import BadInputError
-from fondasi.handle import CapabilityError
+from fondasi.models.handle import CapabilityError
 from fondasi.providers import ProviderConfig
 from fondasi.settings import Settings
 from fondasi.types import GenerateOptions

@@ -15,8 +15,8 @@ from fondasi.errors import BadInputError
 from fondasi.monitor.ledger import Ledger, RoutedCall, month_start
 from fondasi.monitor.store import Store
 from fondasi.providers import ProviderConfig
-from fondasi.route_policy import LatencyWatch
-from fondasi.router import Fallback, PrivateRoute
+from fondasi.models.route_policy import LatencyWatch
+from fondasi.models.router import Fallback, PrivateRoute
 from fondasi.settings import RouterSettings, Settings
 
 from .conftest import Cli

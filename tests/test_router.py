@@ -13,7 +13,7 @@ from pydantic import SecretStr
 import fondasi
 from fondasi.errors import BadInputError, FondasiError
 from fondasi.providers import ProviderConfig
-from fondasi.router import Fallback
+from fondasi.models.router import Fallback
 from fondasi.settings import Settings
 
 from .conftest import Cli

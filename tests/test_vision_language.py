@@ -14,7 +14,7 @@ import fondasi
 from fondasi.backends import Capability
 from fondasi.backends.gguf_cache import cached_folder
 from fondasi.errors import BadInputError
-from fondasi.handle import CapabilityError
+from fondasi.models.handle import CapabilityError
 from fondasi.settings import Settings
 
 from .conftest import Cli

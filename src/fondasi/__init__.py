@@ -20,14 +20,14 @@ from fondasi.errors import (
     MissingExtraError,
     UnknownModelError,
 )
-from fondasi.handle import CapabilityError, Model
-from fondasi.prompting import Answer, ask
+from fondasi.models.handle import CapabilityError, Model
+from fondasi.models.prompting import Answer, ask
 from fondasi.prompts.parse import OutputParseError
 from fondasi.prompts.render import Rendered
 from fondasi.prompts.sandbox import PromptError
 from fondasi.prompts.template import PromptTemplate as Prompt
 from fondasi.recommend import Ranking, Recommendation, Requirements, rank
-from fondasi.router import Fallback, PrivateRoute, route
+from fondasi.models.router import Fallback, PrivateRoute, route
 from fondasi.settings import Settings
 from fondasi.system import Hardware
 from fondasi.types import Completion, GenerateOptions, Message
@@ -103,7 +103,7 @@ def model(
     (a policy name from ``[guard]`` in config.toml, or ``standard``/``strict``/``audit``)
     every call goes through that policy: PII masked before it leaves, answers checked.
     """
-    from fondasi.handle import load
+    from fondasi.models.handle import load
 
     settings = settings or Settings.load()
     catalog = load_catalog(settings)

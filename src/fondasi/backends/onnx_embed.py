@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from fondasi.catalog.loader import Catalog
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
     from fondasi.settings import Settings
 
 Variant = Literal["fp32", "int8"]
@@ -223,7 +223,7 @@ def onnx_model(
 
     from fondasi.backends.resolve import resolve
     from fondasi.catalog.loader import Catalog
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
     from fondasi.settings import Settings
 
     if variant not in VARIANTS:

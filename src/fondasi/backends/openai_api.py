@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fondasi import json_mode
+from fondasi.models import json_mode
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.backends.tokens import count_tokens

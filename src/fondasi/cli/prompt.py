@@ -129,7 +129,7 @@ def render_command(
     as_json: bool = typer.Option(False, "--json", help="Print messages and text as JSON."),
 ) -> None:
     """Print the exact messages a template renders to (for --model, as that model reads them)."""
-    from fondasi.prompting import prepare
+    from fondasi.models.prompting import prepare
 
     template = library(ctx).get(name)
     values = parse_vars(var)
@@ -144,7 +144,7 @@ def render_command(
             model, template, values, shots=shots, select=select, seed=seed, labels=names
         )
     else:
-        from fondasi.handle import embedder_for
+        from fondasi.models.handle import embedder_for
 
         knn = (select or template.fewshot.select) == "knn" and shots != 0
         settings: Settings = ctx.obj

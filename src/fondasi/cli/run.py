@@ -18,7 +18,7 @@ from fondasi.types import Message, Role
 def load_model(ctx: typer.Context, model_id: str):  # type: ignore[no-untyped-def]
     """Load with a spinner on stderr, so stdout stays clean for the answer."""
     from fondasi.catalog import Catalog
-    from fondasi.handle import load
+    from fondasi.models.handle import load
 
     settings: Settings = ctx.obj
     with errors.status(f"Loading {esc(model_id)} …", spinner="dots"):
@@ -110,7 +110,7 @@ def run(
     model = load_generator(ctx, model_id, fallback)
     images = [str(path) for path in image] or None
     if confidential:
-        from fondasi.router import PrivateRoute
+        from fondasi.models.router import PrivateRoute
 
         if isinstance(model, PrivateRoute):
             options["confidential"] = True
@@ -154,7 +154,7 @@ def answer_template(
     as_json: bool,
 ) -> None:
     """Render, generate and read the answer; print the text and what was read from it."""
-    from fondasi.prompting import ask
+    from fondasi.models.prompting import ask
     from fondasi.types import GenerateOptions
 
     if options.get("confidential"):

@@ -23,7 +23,7 @@ def spend(
     require("sqlalchemy", "serve", "the router's ledger")
     from fondasi.monitor.ledger import Ledger
     from fondasi.monitor.store import Store
-    from fondasi.route_policy import usd
+    from fondasi.models.route_policy import usd
 
     settings: Settings = ctx.obj
     ledger = Ledger(Store.open(settings))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec, EvalConfig
     from fondasi.evaluate.datasets import Example
     from fondasi.evaluate.tasks import Context
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
     from fondasi.settings import Settings
 
 Advance = Callable[[int], None]
@@ -180,7 +180,7 @@ def compute(
 def load_model(ref: str, settings: Settings) -> Model:
     """The exact model a candidate names (no fallbacks: a run measures one model)."""
     from fondasi.catalog.loader import Catalog
-    from fondasi.handle import load
+    from fondasi.models.handle import load
 
     return load(ref, settings, Catalog.load(settings.card_dirs()))
 

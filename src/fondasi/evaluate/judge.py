@@ -13,7 +13,7 @@ from fondasi.evaluate.cache import PredictionCache, cache_key
 
 if TYPE_CHECKING:
     from fondasi.evaluate.config import JudgeSpec
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
     from fondasi.prompts.template import PromptTemplate
 
 DEFAULT_JUDGE = {
@@ -52,7 +52,7 @@ def grade_all(
     seed: int,
 ) -> list[float | None]:
     """A grade 1–5 per (input, reference, output); None where the judge's answer is unreadable."""
-    from fondasi.prompting import ask
+    from fondasi.models.prompting import ask
     from fondasi.types import GenerateOptions
 
     fingerprint = [judge.id, template.model_dump(mode="json")]

@@ -16,7 +16,7 @@ def read_answer(
 
     ``schema`` (a pydantic model class or JSON Schema) overrides the template's and makes
     the answer JSON. JSON that cannot be read raises ``OutputParseError``, which
-    ``fondasi.prompting`` answers with one repair turn.
+    ``fondasi.models.prompting`` answers with one repair turn.
     """
     output = template.output
     if output.format == "label":

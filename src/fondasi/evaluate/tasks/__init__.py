@@ -18,7 +18,7 @@ from fondasi.errors import UnknownChoiceError
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec, EvalConfig
     from fondasi.evaluate.datasets import Example
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
 
 
 @dataclass

@@ -23,7 +23,7 @@ from fondasi.evaluate.tasks import Context, Output, Predictor, Task, register
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec
     from fondasi.evaluate.datasets import Example
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
 
 
 def template_fingerprint(name: str | None, home: Any) -> Any:
@@ -139,8 +139,8 @@ class ClassifyPredictor(Predictor):
         return [Output(ranking[0].label if ranking else None) for ranking in rankings]
 
     def _ask(self, model: Model, text: str) -> Output:
-        from fondasi.handle import DEFAULT_CLASSIFY_TEMPLATE
-        from fondasi.prompting import ask
+        from fondasi.models.handle import DEFAULT_CLASSIFY_TEMPLATE
+        from fondasi.models.prompting import ask
         from fondasi.types import GenerateOptions
 
         c = self.candidate

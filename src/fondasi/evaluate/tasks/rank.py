@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from fondasi.evaluate.config import CandidateSpec
     from fondasi.evaluate.datasets import Example
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
 
 MAX_RANKED = 100  # documents kept per query: enough for any @k a report shows
 

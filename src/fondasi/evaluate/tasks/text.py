@@ -21,7 +21,7 @@ from fondasi.evaluate.tasks.classify import shot_pool, template_fingerprint
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec
     from fondasi.evaluate.datasets import Example
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
     from fondasi.prompts.template import PromptTemplate
 
 
@@ -66,7 +66,7 @@ class PromptPredictor(Predictor):
 
     def one(self, model: Model, text: str) -> Output:
         """Ask the model about one input."""
-        from fondasi.prompting import ask
+        from fondasi.models.prompting import ask
         from fondasi.types import GenerateOptions
 
         c = self.candidate

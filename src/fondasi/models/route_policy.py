@@ -27,7 +27,7 @@ from fondasi.extras import is_installed, require
 from fondasi.settings import RouterSettings, Settings
 
 if TYPE_CHECKING:
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
     from fondasi.monitor.ledger import Ledger, RoutedCall
     from fondasi.types import Usage
 

@@ -18,7 +18,7 @@ from fondasi.prompts.template import PromptTemplate
 from fondasi.types import Completion, GenerateOptions, Message, Role
 
 if TYPE_CHECKING:
-    from fondasi.handle import Model
+    from fondasi.models.handle import Model
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ class Answer:
 def primary(model: Any) -> Model | None:
     """The model a route tries first (loading it), whose chat form and context decide."""
     from fondasi.errors import BadInputError
-    from fondasi.handle import Model
-    from fondasi.router import Fallback, PrivateRoute
+    from fondasi.models.handle import Model
+    from fondasi.models.router import Fallback, PrivateRoute
 
     if isinstance(model, PrivateRoute):
         return primary(model.public)
@@ -66,7 +66,7 @@ def prepare(
     max_tokens: int = 256,
 ) -> Rendered:
     """Render ``template`` for ``model``: its chat form, within its context."""
-    from fondasi.handle import embedder_for
+    from fondasi.models.handle import embedder_for
 
     first = primary(model)
     settings = first.settings if first else None

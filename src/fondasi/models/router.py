@@ -24,8 +24,8 @@ from fondasi.prompts.render import Rendered
 from fondasi.types import Chunk, Completion
 
 if TYPE_CHECKING:
-    from fondasi.handle import Model
-    from fondasi.route_policy import RoutePolicy
+    from fondasi.models.handle import Model
+    from fondasi.models.route_policy import RoutePolicy
     from fondasi.settings import Settings
 
 T = TypeVar("T")
@@ -101,7 +101,7 @@ class Fallback:
         if self.policy is None:
             return
         from fondasi.monitor.ledger import RoutedCall
-        from fondasi.route_policy import provider_of
+        from fondasi.models.route_policy import provider_of
 
         self.policy.record(
             RoutedCall(
@@ -257,7 +257,7 @@ def route(
         chain = [*chain, spare]
     policy = None
     if chain or private or router.budgets or router.latency_slo_ms:
-        from fondasi.route_policy import RoutePolicy
+        from fondasi.models.route_policy import RoutePolicy
 
         policy = RoutePolicy.from_settings(settings)
     public: Model | Fallback

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
-from fondasi import json_mode
+from fondasi.models import json_mode
 from fondasi.backends.base import (
     Backend,
     Capability,
