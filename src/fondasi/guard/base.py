@@ -7,20 +7,19 @@ filter only says which actions make sense for it and how a masked span should re
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from fondasi.errors import UnknownChoiceError
 from fondasi.guard.events import ACTIONS, Action, Stage
+from fondasi.registry import Registry
 
 if TYPE_CHECKING:
     from fondasi.guard.config import PolicyConfig
     from fondasi.settings import Settings
 
-# Modules whose filters register on import; a third-party filter registers the same way.
+# Modules whose filters register on import; a third-party filter comes through the
+# ``fondasi.guard_filters`` entry-point group.
 BUILTIN_MODULES = (
     "fondasi.guard.pii",
     "fondasi.guard.names",
@@ -95,7 +94,16 @@ class Filter:
         return sorted(found.values(), key=lambda f: (f.start, f.end))
 
 
-FILTERS: dict[str, type[Filter]] = {}
+def _adopt(name: str, member: object) -> type[Filter]:
+    if not (isinstance(member, type) and issubclass(member, Filter)):
+        raise TypeError(f"{member!r} is not a subclass of fondasi.guard.Filter")
+    member.name = name  # a policy names the filter by what it was registered as
+    return member
+
+
+FILTERS: Registry[type[Filter]] = Registry(
+    "guard filter", group="fondasi.guard_filters", builtins=BUILTIN_MODULES, adopt=_adopt
+)
 F = TypeVar("F", bound=type[Filter])
 
 
@@ -103,27 +111,20 @@ def register(name: str) -> Callable[[F], F]:
     """Class decorator: make a filter available to policies under ``name``."""
 
     def add(cls: F) -> F:
-        cls.name = name
-        FILTERS[name] = cls
+        FILTERS.register(name, cls)
         return cls
 
     return add
 
 
 def available() -> dict[str, type[Filter]]:
-    """Every registered filter by name (the built-ins are imported on first call)."""
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    return FILTERS
+    """Every registered filter by name: built-ins and those plug-ins add."""
+    return dict(FILTERS.items())
 
 
 def filter_class(name: str) -> type[Filter]:
     """The filter registered as ``name``; an unknown name suggests close ones."""
-    known = available()
-    if name not in known:
-        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-        raise UnknownChoiceError("guard filter", name, sorted(known), close)
-    return known[name]
+    return FILTERS.get(name)
 
 
 def chunks(

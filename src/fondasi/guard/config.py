@@ -10,7 +10,6 @@ One block turns a policy on::
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +63,13 @@ class PolicyConfig(BaseModel):
     @model_validator(mode="after")
     def _filters(self) -> PolicyConfig:
         from fondasi.guard.base import available
+        from fondasi.registry import close_matches
 
         known = available()
         for stage in ("input", "output"):
             for name, action in getattr(self, stage).items():
                 if name not in known:
-                    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+                    close = close_matches(name, list(known))
                     hint = f" Did you mean: {', '.join(close)}?" if close else ""
                     every = ", ".join(sorted(known))
                     raise ValueError(f"unknown filter {name!r} in {stage}.{hint} Known: {every}")

@@ -5,7 +5,6 @@ or pseudonymise are replaced (the longest wins where findings overlap); a block 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.errors import BadInputError
 from fondasi.guard.base import (
     OVERLAP_CHARS,
     Filter,
@@ -25,6 +24,7 @@ from fondasi.guard.base import (
 from fondasi.guard.config import BUILTIN_POLICIES, GuardConfig, PolicyConfig
 from fondasi.guard.events import Action, GuardBlockedError, GuardEvent, Stage
 from fondasi.guard.text import is_binary
+from fondasi.registry import unknown
 
 if TYPE_CHECKING:
     from fondasi.guard.wrap import GuardedModel
@@ -276,6 +276,4 @@ def load_policy(settings: Settings | None, name: str | None = None) -> Policy | 
         return Policy(chosen, config.policies[chosen], settings)
     if chosen in BUILTIN_POLICIES:
         return Policy(chosen, PolicyConfig.model_validate(BUILTIN_POLICIES[chosen]), settings)
-    known = sorted({*BUILTIN_POLICIES, *config.policies})
-    close = difflib.get_close_matches(chosen, known, n=3, cutoff=0.5)
-    raise UnknownChoiceError("guard policy", chosen, known, close)
+    raise unknown("guard policy", chosen, {*BUILTIN_POLICIES, *config.policies})
