@@ -2,7 +2,8 @@
 
 Classification: TF-IDF + logistic regression fitted on the train split, the majority class,
 and a seeded random label. Retrieval: BM25 (``bm25s``). Generation: copying the input.
-Each baseline registers for its task by name.
+Each baseline registers for its task by name, as ``TASK/NAME`` (``classification/majority``);
+a plug-in adds one through the ``fondasi.baselines`` entry-point group.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from fondasi.errors import UnknownChoiceError
+from fondasi.registry import Registry, unknown
 
 if TYPE_CHECKING:
     from fondasi.evaluate.datasets import Example
@@ -35,29 +35,39 @@ class Baseline:
         raise NotImplementedError
 
 
-BASELINES: dict[str, dict[str, type[Baseline]]] = {}
+def _adopt(key: str, member: object) -> type[Baseline]:
+    if not (isinstance(member, type) and issubclass(member, Baseline)):
+        raise TypeError(f"{member!r} is not a subclass of fondasi.evaluate.baselines.Baseline")
+    if key != f"{member.task}/{member.name}":
+        raise ValueError(f"the baseline is {member.task}/{member.name}, not {key}")
+    return member
+
+
+BASELINES: Registry[type[Baseline]] = Registry("baseline", group="fondasi.baselines", adopt=_adopt)
 B = TypeVar("B", bound=type[Baseline])
 
 
 def register(kind: B) -> B:
     """Make a baseline available for its task."""
-    BASELINES.setdefault(kind.task, {})[kind.name] = kind
+    BASELINES.register(f"{kind.task}/{kind.name}", kind)
     return kind
+
+
+def of_task(task: str) -> dict[str, type[Baseline]]:
+    """The baselines of ``task`` by name."""
+    return {kind.name: kind for kind in BASELINES.values() if kind.task == task}
 
 
 def for_task(task: str, wanted: bool | list[str]) -> list[Baseline]:
     """The baselines a run asked for: all of the task's, none, or by name."""
-    known = BASELINES.get(task, {})
+    known = of_task(task)
     if wanted is False:
         return []
     names = list(known) if wanted is True else wanted
     chosen = []
     for name in names:
         if name not in known:
-            choices = sorted(known) or ["(none for this task)"]
-            raise UnknownChoiceError(
-                f"baseline for task {task}", name, choices, get_close_matches(name, list(known))
-            )
+            raise unknown(f"baseline for task {task}", name, known, empty="(none for this task)")
         chosen.append(known[name]())
     return chosen
 

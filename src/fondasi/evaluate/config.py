@@ -140,8 +140,9 @@ class EvalConfig(BaseModel):
     requests_per_minute: float | None = Field(
         default=None, gt=0, description="Most calls a minute to each hosted model."
     )
-    executor: Literal["local", "ray"] = Field(
-        default="local", description="local: this process; ray: a Ray cluster (extra [ray])."
+    executor: str = Field(
+        default="local",
+        description="local: this process; ray: a Ray cluster (extra [ray]); or a plug-in's.",
     )
     ray_address: str | None = Field(
         default=None, description="Ray cluster address; default: start a local Ray instance."
@@ -218,8 +219,9 @@ def parse_config(text: str, source: str = "config") -> EvalConfig:
 
 
 def check_names(config: EvalConfig, root: yaml.Node | None, source: str) -> None:
-    """Task, metric, baseline and selector names exist; a wrong one names its YAML line."""
+    """Task, metric, baseline, executor and selector names exist; a wrong one names its line."""
     from fondasi.evaluate.baselines import for_task
+    from fondasi.evaluate.executors import EXECUTORS
     from fondasi.evaluate.metrics import choose
     from fondasi.evaluate.tasks import get_task
     from fondasi.prompts.select import selector
@@ -230,6 +232,7 @@ def check_names(config: EvalConfig, root: yaml.Node | None, source: str) -> None
         for n, name in enumerate(config.metrics)
     ]
     checks.append((("baselines",), lambda: for_task(config.task, config.baselines)))
+    checks.append((("executor",), lambda: EXECUTORS.get(config.executor)))
     checks += [
         (("candidates", n, "select"), lambda name=c.select: selector(name))
         for n, c in enumerate(config.candidates)

@@ -1,8 +1,10 @@
 """Where candidates run: in this process, or on a Ray cluster (extra ``[ray]``).
 
-Executors register by name. The Ray executor gives each candidate an actor that loads
-the model once on a worker and predicts shards of examples; the driver keeps the cache
-and the progress bars, so a Ray run resumes from the same cache as a local one.
+Executors register by name; a plug-in adds one through the ``fondasi.executors`` entry-point
+group, naming a class (or any callable) that makes an ``Executor``. The Ray executor gives
+each candidate an actor that loads the model once on a worker and predicts shards of
+examples; the driver keeps the cache and the progress bars, so a Ray run resumes from the
+same cache as a local one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fondasi.evaluate.execution import (
     plan,
     run_local,
 )
+from fondasi.registry import Registry
 
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec
@@ -46,17 +49,21 @@ class Executor(Protocol):
         """One ``CandidateRun`` per candidate, in config order."""
 
 
-EXECUTORS: dict[str, Callable[[], Executor]] = {}
+ExecutorFactory = Callable[[], Executor]
 
 
-def register(name: str) -> Callable[[Callable[[], Executor]], Callable[[], Executor]]:
+def _adopt(name: str, member: object) -> ExecutorFactory:
+    if not callable(member):
+        raise TypeError(f"{member!r} cannot make an executor: it is not callable")
+    return member
+
+
+EXECUTORS: Registry[ExecutorFactory] = Registry("executor", group="fondasi.executors", adopt=_adopt)
+
+
+def register(name: str) -> Callable[[ExecutorFactory], ExecutorFactory]:
     """Make an executor available by name."""
-
-    def add(factory: Callable[[], Executor]) -> Callable[[], Executor]:
-        EXECUTORS[name] = factory
-        return factory
-
-    return add
+    return EXECUTORS.register(name)
 
 
 @register("local")
@@ -207,5 +214,5 @@ class RayExecutor:
 
 
 def executor(name: str) -> Executor:
-    """The executor called ``name`` (local or ray)."""
-    return EXECUTORS[name]()
+    """The executor called ``name`` (local, ray, or one a plug-in adds)."""
+    return EXECUTORS.get(name)()

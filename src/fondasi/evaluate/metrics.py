@@ -3,17 +3,18 @@
 scikit-learn (accuracy, F1, nDCG), sacrebleu (BLEU, chrF on its 0–100 scale) and
 rouge-score (ROUGE-L). Every metric reads the references and the predictions of a whole
 run, so the bootstrap can recompute it on resampled examples. A metric name may carry a
-cut-off: ``recall@5``, ``ndcg@10``.
+cut-off: ``recall@5``, ``ndcg@10``. A metric is registered as ``TASK/NAME``
+(``classification/accuracy``), the name a plug-in's entry point in ``fondasi.metrics`` uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import Any
 
 from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.registry import Registry, close_matches
 
 MetricFn = Callable[[Sequence[Any], Sequence[Any], int], float]
 NONE_LABEL = "(no answer)"
@@ -32,7 +33,17 @@ class Metric:
     reads: str = "output"  # what the metric reads per example: "output" or "judge"
 
 
-METRICS: dict[str, dict[str, Metric]] = {}
+def _adopt(key: str, member: object) -> Metric:
+    if not isinstance(member, Metric):
+        raise TypeError(f"{member!r} is not a fondasi.evaluate.metrics.Metric")
+    if key != f"{member.task}/{member.name}":
+        raise ValueError(f"the metric is {member.task}/{member.name}, not {key}")
+    return member
+
+
+METRICS: Registry[Metric] = Registry(
+    "metric", group="fondasi.metrics", builtins=("fondasi.evaluate.ranking",), adopt=_adopt
+)
 
 
 def metric(
@@ -41,10 +52,15 @@ def metric(
     """Register a metric function for a task."""
 
     def add(fn: MetricFn) -> MetricFn:
-        METRICS.setdefault(task, {})[name] = Metric(task, name, fn, summary, k, scale, reads)
+        METRICS.register(f"{task}/{name}", Metric(task, name, fn, summary, k, scale, reads))
         return fn
 
     return add
+
+
+def of_task(task: str) -> dict[str, Metric]:
+    """The metrics of ``task`` by name."""
+    return {found.name: found for found in METRICS.values() if found.task == task}
 
 
 @dataclass(frozen=True)
@@ -66,11 +82,11 @@ class Chosen:
 def choose(task: str, name: str) -> Chosen:
     """The metric ``name`` of ``task``; an unknown one lists the task's metrics."""
     base, _, cut = name.partition("@")
-    known = METRICS.get(task, {})
+    known = of_task(task)
     if base not in known:
         names = sorted(m.name + ("@k" if m.default_k else "") for m in known.values())
         raise UnknownChoiceError(
-            f"metric for task {task}", name, names, get_close_matches(base, list(known), n=3)
+            f"metric for task {task}", name, names or ["(none)"], close_matches(base, list(known))
         )
     found = known[base]
     if cut and not found.default_k:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from fondasi.errors import UnknownChoiceError
+from fondasi.registry import Registry
 
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec, EvalConfig
@@ -103,26 +102,35 @@ class Task:
         return str(value)
 
 
-TASKS: dict[str, Task] = {}
+def _adopt(name: str, member: object) -> Task:
+    made = member() if isinstance(member, type) and issubclass(member, Task) else member
+    if not isinstance(made, Task):
+        raise TypeError(f"{member!r} is not a fondasi.evaluate.tasks.Task")
+    if made.name != name:
+        raise ValueError(f"the task calls itself {made.name!r}, not {name!r}")
+    return made
+
+
+# Each built-in module registers its tasks on import.
+TASKS: Registry[Task] = Registry(
+    "task",
+    group="fondasi.eval_tasks",
+    builtins=(
+        "fondasi.evaluate.tasks.classify",
+        "fondasi.evaluate.tasks.rank",
+        "fondasi.evaluate.tasks.text",
+    ),
+    adopt=_adopt,
+)
 T = TypeVar("T", bound=type[Task])
 
 
 def register(kind: T) -> T:
     """Make a task available by its name."""
-    TASKS[kind.name] = kind()
+    TASKS.register(kind.name, kind())
     return kind
 
 
 def get_task(name: str) -> Task:
     """The task called ``name``; an unknown name lists the tasks."""
-    _load_builtins()
-    if name not in TASKS:
-        choices = sorted(TASKS)
-        raise UnknownChoiceError("task", name, choices, get_close_matches(name, choices, n=3))
-    return TASKS[name]
-
-
-def _load_builtins() -> None:
-    # Imported for their registrations; each module registers its tasks and metrics.
-    from fondasi.evaluate import ranking  # noqa: F401
-    from fondasi.evaluate.tasks import classify, rank, text  # noqa: F401
+    return TASKS.get(name)
