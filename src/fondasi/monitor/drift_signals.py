@@ -1,8 +1,9 @@
 """Drift signals, registered by name: each compares a reference and a recent window of
 samples and returns a ``Signal`` (test, statistic, p-value, threshold, verdict).
 
-A new signal is a function decorated with ``@signal("name")``; ``DriftConfig.thresholds``
-and every check pick it up.
+A new signal is a function decorated with ``@signal("name")``, or one a plug-in names in the
+``fondasi.drift_signals`` entry-point group; ``DriftConfig.thresholds`` and every check pick
+it up.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 from fondasi.monitor import drift_cache
 from fondasi.monitor.drift_stats import ks_test, mmd_test, proportion_test, rank_test
 from fondasi.monitor.records import Sample
+from fondasi.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,17 +91,21 @@ class Context:
 
 
 SignalFn = Callable[[Sequence[Sample], Sequence[Sample], Context], Signal]
-SIGNALS: dict[str, SignalFn] = {}
+
+
+def _adopt(name: str, member: object) -> SignalFn:
+    if not callable(member):
+        raise TypeError(f"{member!r} is not a drift signal function")
+    return member
+
+
+# Checked in registration order: the built-ins below, then plug-ins.
+SIGNALS: Registry[SignalFn] = Registry("drift signal", group="fondasi.drift_signals", adopt=_adopt)
 
 
 def signal(name: str) -> Callable[[SignalFn], SignalFn]:
     """Register a drift signal under ``name``."""
-
-    def register(fn: SignalFn) -> SignalFn:
-        SIGNALS[name] = fn
-        return fn
-
-    return register
+    return SIGNALS.register(name)
 
 
 def _untested(name: str, test: str, ctx: Context, ref: int, rec: int, note: str) -> Signal:

@@ -3,7 +3,8 @@
 A selector returns example indices in priority order (the ones to keep first when the
 context is short) and may arrange them differently for display: the k-NN selector puts
 the nearest example last, next to the question, where it helps most.
-Selectors register by name; ``fondasi prompt`` lists them.
+Selectors register by name (a plug-in's through the ``fondasi.example_selectors`` entry-point
+group); ``fondasi prompt`` lists them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
 
-from fondasi.errors import UnknownChoiceError
 from fondasi.prompts.sandbox import PromptError
+from fondasi.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,25 +50,31 @@ class Selector(Protocol):
         """The order the chosen examples are shown in."""
 
 
-SELECTORS: dict[str, Selector] = {}
+def _adopt(name: str, member: object) -> Selector:
+    made = member() if isinstance(member, type) else member
+    if not all(callable(getattr(made, method, None)) for method in ("choose", "arrange")):
+        raise TypeError(f"{member!r} is not an example selector (it needs choose and arrange)")
+    if getattr(made, "name", None) != name:
+        raise ValueError(f"the selector calls itself {getattr(made, 'name', None)!r}, not {name!r}")
+    return cast(Selector, made)
+
+
+SELECTORS: Registry[Selector] = Registry(
+    "example selection", group="fondasi.example_selectors", adopt=_adopt
+)
 S = TypeVar("S")
 
 
 def register(kind: type[S]) -> type[S]:
     """Make a selector available by its name."""
     made = cast(Selector, kind())
-    SELECTORS[made.name] = made
+    SELECTORS.register(made.name, made)
     return kind
 
 
 def selector(name: str) -> Selector:
     """The selector called ``name``; an unknown name lists the close ones."""
-    if name not in SELECTORS:
-        choices = sorted(SELECTORS)
-        raise UnknownChoiceError(
-            "example selection", name, choices, get_close_matches(name, choices, n=3)
-        )
-    return SELECTORS[name]
+    return SELECTORS.get(name)
 
 
 def example_text(example: Mapping[str, str], fields: Sequence[str]) -> str:

@@ -1,8 +1,10 @@
 """The rules that rank models: hard constraints exclude, soft criteria score.
 
-Each rule registers itself with a decorator; the weights of the soft criteria sit
-in ``WEIGHTS``, in one place. A rule looks at one ``Candidate`` — a card on one
-route (run locally, or call a hosted API) — with the estimates made for it.
+Each rule registers itself with a decorator; the weights of the built-in soft criteria sit
+in ``WEIGHTS``, in one place. A plug-in adds a soft criterion through the
+``fondasi.recommend_criteria`` entry-point group, naming a ``Weighted`` rule. A rule looks
+at one ``Candidate`` — a card on one route (run locally, or call a hosted API) — with the
+estimates made for it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from enum import StrEnum
 from fondasi.catalog.schema import IndonesianSupport, Kind, ModelCard, Task
 from fondasi.recommend.estimates import AMORTISE_MONTHS, Fit, local_indexing_hours
 from fondasi.recommend.requirements import Deploy, LicenseNeed, Privacy, Requirements
+from fondasi.registry import Registry
 
 
 class Route(StrEnum):
@@ -55,8 +58,30 @@ class Score:
 Constraint = Callable[[Candidate], str | None]
 Criterion = Callable[[Candidate], Score | None]
 
+
+@dataclass(frozen=True)
+class Weighted:
+    """A soft criterion and how much it counts; called like the rule itself."""
+
+    rule: Criterion
+    weight: float
+
+    def __call__(self, candidate: Candidate) -> Score | None:
+        return self.rule(candidate)
+
+
+def _adopt(name: str, member: object) -> Weighted:
+    if not isinstance(member, Weighted):
+        raise TypeError(f"{member!r} is not a fondasi.recommend.criteria.Weighted rule")
+    if not member.weight > 0:
+        raise ValueError(f"criterion {name!r} needs a positive weight, not {member.weight}")
+    return member
+
+
 CONSTRAINTS: list[Constraint] = []
-CRITERIA: dict[str, Criterion] = {}
+CRITERIA: Registry[Weighted] = Registry(
+    "recommend criterion", group="fondasi.recommend_criteria", adopt=_adopt
+)
 
 # How much each soft criterion counts. Quality and language dominate: a cheap model
 # that cannot do the job is no bargain.
@@ -89,13 +114,14 @@ def constraint(rule: Constraint) -> Constraint:
     return rule
 
 
-def criterion(name: str) -> Callable[[Criterion], Criterion]:
-    """Register a soft criterion under a name that has a weight."""
-    if name not in WEIGHTS:
+def criterion(name: str, weight: float | None = None) -> Callable[[Criterion], Criterion]:
+    """Register a soft criterion; its weight is ``weight`` or the one in ``WEIGHTS``."""
+    if weight is None and name not in WEIGHTS:
         raise KeyError(f"criterion {name!r} has no weight in WEIGHTS")
+    counts = WEIGHTS[name] if weight is None else weight
 
     def register(rule: Criterion) -> Criterion:
-        CRITERIA[name] = rule
+        CRITERIA.register(name, Weighted(rule, counts))
         return rule
 
     return register

@@ -14,7 +14,6 @@ from fondasi.recommend.advice import adaptation_for, approach_for
 from fondasi.recommend.criteria import (
     CONSTRAINTS,
     CRITERIA,
-    WEIGHTS,
     Candidate,
     Route,
     Score,
@@ -80,8 +79,8 @@ def _candidate(
 
 
 def _score(candidate: Candidate) -> tuple[float, list[Score]]:
-    verdicts = [(name, rule(candidate)) for name, rule in CRITERIA.items()]
-    applied = [(WEIGHTS[name], score) for name, score in verdicts if score is not None]
+    verdicts = [(rule.weight, rule(candidate)) for rule in CRITERIA.values()]
+    applied = [(weight, score) for weight, score in verdicts if score is not None]
     total = sum(weight for weight, _ in applied)
     value = sum(weight * score.value for weight, score in applied) / total if total else 0.0
     return round(100 * value, 1), [score for _, score in applied]
