@@ -1,7 +1,9 @@
 """Where pip packages that carry pre-trained weights keep them.
 
 One locator per package, registered by name; a catalog card's ``availability.pip``
-entry names the package, and the locator turns it into a path on this machine.
+entry names the package, and the locator turns it into a path on this machine. A package
+can bring its own locator through the ``fondasi.model_packages`` entry-point group, named
+after the pip package.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from fondasi.catalog.schema import PipPackage
 from fondasi.errors import BadInputError
+from fondasi.registry import Registry
 from fondasi.settings import Settings
 
 
@@ -27,7 +30,17 @@ class Located:
 
 
 Locator = Callable[[PipPackage, Settings], Located]
-LOCATORS: dict[str, Locator] = {}
+
+
+def _adopt(name: str, member: object) -> Locator:
+    if not callable(member):
+        raise TypeError(f"{member!r} is not a locator function")
+    return member
+
+
+LOCATORS: Registry[Locator] = Registry(
+    "model package", group="fondasi.model_packages", adopt=_adopt
+)
 
 
 class MissingModelPackageError(BadInputError):
@@ -37,11 +50,7 @@ class MissingModelPackageError(BadInputError):
 def locator(package: str) -> Callable[[Locator], Locator]:
     """Register how to find the weights inside ``package``."""
 
-    def register(find: Locator) -> Locator:
-        LOCATORS[package] = find
-        return find
-
-    return register
+    return LOCATORS.register(package)
 
 
 def package_dir(module: str, pkg: PipPackage) -> Path:

@@ -1,4 +1,8 @@
-"""Small datasets that ship with fondasi (Indonesian and English), and JSON Lines reading."""
+"""Small datasets that ship with fondasi (Indonesian and English), and JSON Lines reading.
+
+A package can add datasets through the ``fondasi.datasets`` entry-point group, each naming a
+JSON Lines file (a ``Path``) or a module that calls ``DATASETS.register``.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,35 @@ from pathlib import Path
 from typing import Any
 
 from fondasi.errors import BadInputError
+from fondasi.registry import Registry
 
 BUNDLED = Path(__file__).parent
 MAX_JSONL_BYTES = 200_000_000
 
 
+def _adopt(name: str, member: object) -> Path:
+    if not isinstance(member, str | Path):
+        raise TypeError(f"{member!r} is not the path of a dataset file")
+    path = Path(member)
+    if not path.is_file():
+        raise ValueError(f"dataset {name!r}: no such file {path}")
+    return path
+
+
+DATASETS: Registry[Path] = Registry("bundled dataset", group="fondasi.datasets", adopt=_adopt)
+
+
+def _register_bundled() -> None:
+    for path in sorted(BUNDLED.glob("*.jsonl")):
+        DATASETS.register(path.stem, path)
+
+
+_register_bundled()
+
+
 def bundled(name: str) -> Path:
     """The path of a bundled dataset, e.g. ``sentiment-id``."""
-    path = BUNDLED / f"{name}.jsonl"
-    if not path.is_file():
-        from difflib import get_close_matches
-
-        from fondasi.errors import UnknownChoiceError
-
-        names = sorted(p.stem for p in BUNDLED.glob("*.jsonl"))
-        raise UnknownChoiceError("bundled dataset", name, names, get_close_matches(name, names))
-    return path
+    return DATASETS.get(name)
 
 
 def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
