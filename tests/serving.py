@@ -48,9 +48,9 @@ def loader_for(settings: Settings, loaded: dict[str, Any]) -> Callable[[str], An
     def load(ref: str) -> Any:
         if ref in loaded:
             return loaded[ref]
-        import fondasi
+        from fondasi.models.load import load as load_plain
 
-        return fondasi.model(ref, settings)
+        return load_plain(ref, settings)
 
     return load
 

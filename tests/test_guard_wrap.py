@@ -209,17 +209,14 @@ def test_rendered_templates_are_guarded_and_events_are_logged(
     assert all("budi@contoh.id" not in record.getMessage() for record in caplog.records)
 
 
-def test_a_private_routes_local_model_stays_guarded() -> None:
-    local = Recorder()
-
-    class Route(Recorder):
-        def _local(self) -> Recorder:
-            return local
-
-    guarded = policy(input={"pii": "block"}).wrap(Route())
+def test_a_confidential_request_is_checked_before_any_route_sees_it() -> None:
+    route = Recorder()  # stands for a privacy route: the guard sits outside it
+    guarded = policy(input={"pii": "block"}).wrap(route)
     with pytest.raises(GuardBlockedError):
-        guarded._local().generate(PERSONAL)
-    assert local.calls == []
+        guarded.generate(PERSONAL, confidential=True)
+    with pytest.raises(GuardBlockedError):
+        list(guarded.stream(PERSONAL, confidential=True))
+    assert route.calls == []
 
 
 def test_a_hosted_api_never_sees_the_personal_data(tmp_path: Any) -> None:

@@ -9,8 +9,7 @@ adapt, measure, guard and serve it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from fondasi.api import model
 from fondasi.backends.base import Capability
 from fondasi.catalog import Catalog, Kind, ModelCard, Task
 from fondasi.errors import (
@@ -20,20 +19,19 @@ from fondasi.errors import (
     MissingExtraError,
     UnknownModelError,
 )
-from fondasi.models.handle import CapabilityError, Model
+from fondasi.models.contract import CapabilityError, ModelHandle
+from fondasi.models.handle import Model
 from fondasi.models.prompting import Answer, ask
+from fondasi.models.router import Fallback, PrivateRoute
+from fondasi.models.split import Split
 from fondasi.prompts.parse import OutputParseError
 from fondasi.prompts.render import Rendered
 from fondasi.prompts.sandbox import PromptError
 from fondasi.prompts.template import PromptTemplate as Prompt
 from fondasi.recommend import Ranking, Recommendation, Requirements, rank
-from fondasi.models.router import Fallback, PrivateRoute, route
 from fondasi.settings import Settings
 from fondasi.system import Hardware
 from fondasi.types import Completion, GenerateOptions, Message
-
-if TYPE_CHECKING:
-    from fondasi.guard.wrap import GuardedModel
 
 __version__ = "0.1.0"
 
@@ -54,6 +52,7 @@ __all__ = [
     "MissingExtraError",
     "Model",
     "ModelCard",
+    "ModelHandle",
     "OutputParseError",
     "PrivateRoute",
     "Prompt",
@@ -63,6 +62,7 @@ __all__ = [
     "Rendered",
     "Requirements",
     "Settings",
+    "Split",
     "Task",
     "UnknownModelError",
     "__version__",
@@ -83,42 +83,6 @@ def load_catalog(settings: Settings | None = None) -> Catalog:
 def card(model_id: str, settings: Settings | None = None) -> ModelCard:
     """One model's card; an unknown id raises ``UnknownModelError`` naming close matches."""
     return load_catalog(settings).get(model_id)
-
-
-def model(
-    model_id: str,
-    settings: Settings | None = None,
-    fallbacks: list[str] | None = None,
-    private_model: str | None = None,
-    guard: str | None = None,
-) -> Model | Fallback | PrivateRoute | GuardedModel:
-    """Load a model by catalog id (``smollm2-135m-instruct``), path (``hf:/dir``,
-    ``gguf:file``) or provider (``openai:gpt-4.1-mini``).
-
-    With fallbacks (given, or ``[fallbacks]`` in config.toml) you get a ``Fallback`` chain;
-    with a ``private_model`` (given, or in config.toml) a hosted model is wrapped in a
-    ``PrivateRoute`` that keeps requests with personal data on that local model. A
-    ``[router]`` budget or latency SLO passes a hosted model over for the next in its chain
-    (or ``over_budget_model``); routed calls are recorded in the log store. With ``guard``
-    (a policy name from ``[guard]`` in config.toml, or ``standard``/``strict``/``audit``)
-    every call goes through that policy: PII masked before it leaves, answers checked.
-    """
-    from fondasi.models.handle import load
-
-    settings = settings or Settings.load()
-    catalog = load_catalog(settings)
-
-    def loader(ref: str) -> Model:
-        return load(ref, settings, catalog)
-
-    chain = list(fallbacks if fallbacks is not None else settings.fallbacks.get(model_id, []))
-    routed = route(model_id, chain, private_model or settings.private_model, settings, loader)
-    if guard is None:
-        return routed
-    from fondasi.guard import load_policy
-
-    policy = load_policy(settings, guard)
-    return policy.wrap(routed) if policy is not None else routed
 
 
 def recommend(

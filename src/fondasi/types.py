@@ -44,6 +44,11 @@ class GenerateOptions(BaseModel):
         description="Answer with one JSON object: the provider's JSON mode where it has one, "
         "otherwise fondasi asks for it and checks the answer.",
     )
+    confidential: bool = Field(
+        default=False,
+        description="Never send this request off the machine: a privacy route answers it "
+        "locally, a fallback chain skips hosted models, a hosted model refuses it.",
+    )
 
 
 class Usage(BaseModel):
@@ -63,31 +68,51 @@ class Usage(BaseModel):
 FinishReason = Literal["stop", "length"]
 
 
-class Chunk(BaseModel):
-    """A piece of streamed output; the last one carries usage and why it ended."""
+class Answered(BaseModel):
+    """Who answered a call and what it took: set on a ``Completion`` and a stream's last chunk."""
 
     model_config = ConfigDict(frozen=True)
 
-    text: str = Field(default="", description="New text.")
-    usage: Usage | None = Field(default=None, description="Set on the final chunk.")
-    finish_reason: FinishReason | None = Field(default=None, description="Set on the final chunk.")
-
-
-class Completion(BaseModel):
-    """A whole generated answer with its accounting."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str = Field(description="The model id that answered.")
-    text: str = Field(description="Generated text, stop sequence removed.")
-    usage: Usage = Field(description="Token counts.")
-    finish_reason: FinishReason = Field(description="stop (natural end or stop string) or length.")
-    seconds: float = Field(ge=0, description="Wall time of the call.")
+    model: str | None = Field(default=None, description="The id of the model that answered.")
+    version: str | None = Field(
+        default=None,
+        description="What identifies its weights: the package pin, the provider's model id, "
+        "the tuned run or the file.",
+    )
+    seconds: float | None = Field(default=None, ge=0, description="Wall time of the call.")
     first_token_seconds: float | None = Field(default=None, description="Time to first text.")
     cost_usd: float | None = Field(
         default=None,
         description="API price of the tokens, or hardware time for local models; None if unknown.",
     )
+    route: str | None = Field(
+        default=None,
+        description="Why this model answered: the fallbacks, privacy check or alias split "
+        "the call went through; None for a plain model.",
+    )
+
+
+class Chunk(Answered):
+    """A piece of streamed output; the last one carries usage, why it ended and who answered."""
+
+    text: str = Field(default="", description="New text.")
+    usage: Usage | None = Field(default=None, description="Set on the final chunk.")
+    finish_reason: FinishReason | None = Field(default=None, description="Set on the final chunk.")
+
+    @property
+    def final(self) -> bool:
+        """Whether this is the stream's last chunk."""
+        return self.usage is not None or self.finish_reason is not None
+
+
+class Completion(Answered):
+    """A whole generated answer with its accounting."""
+
+    model: str = Field(description="The id of the model that answered.")
+    text: str = Field(description="Generated text, stop sequence removed.")
+    usage: Usage = Field(description="Token counts.")
+    finish_reason: FinishReason = Field(description="stop (natural end or stop string) or length.")
+    seconds: float = Field(ge=0, description="Wall time of the call.")
 
 
 class Label(BaseModel):

@@ -222,7 +222,7 @@ def bias(
     from fondasi.guard.chart import bias_svg
     from fondasi.guard.classifier import head
     from fondasi.guard.toxicity import lexicon_hits
-    from fondasi.models.handle import load
+    from fondasi.models.load import load
 
     if not prompts.is_file():
         raise BadInputError(f"no such file: {prompts}")

@@ -135,16 +135,17 @@ def render_command(
     values = parse_vars(var)
     names = [label.strip() for label in labels.split(",")] if labels else None
     model = None
-    if model_id:
-        from fondasi.cli.run import load_model
+    if model_id:  # rendering calls no model: the plain one says how it reads a prompt
+        from fondasi.models.load import load
 
-        model = load_model(ctx, model_id)
+        with errors.status(f"Loading {esc(model_id)} …", spinner="dots"):
+            model = load(model_id, ctx.obj)
     if model is not None:
         rendered = prepare(
             model, template, values, shots=shots, select=select, seed=seed, labels=names
         )
     else:
-        from fondasi.models.handle import embedder_for
+        from fondasi.models.load import embedder_for
 
         knn = (select or template.fewshot.select) == "knn" and shots != 0
         settings: Settings = ctx.obj

@@ -121,7 +121,7 @@ def know_and_choose(tour: Tour) -> None:
 def use(tour: Tour) -> None:
     """Step 2: zero-shot and few-shot on a few messages, before any training."""
     from fondasi.data import bundled, read_jsonl
-    from fondasi.models.handle import load
+    from fondasi.models.load import load
     from fondasi.models.prompting import ask
 
     step(

@@ -5,36 +5,35 @@ from __future__ import annotations
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from fondasi.cli._render import console, errors, esc, print_json
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
-from fondasi.types import Message, Role
+from fondasi.types import GenerateOptions, Message, Role
+
+if TYPE_CHECKING:
+    from fondasi.models.contract import ModelHandle
 
 
-def load_model(ctx: typer.Context, model_id: str):  # type: ignore[no-untyped-def]
-    """Load with a spinner on stderr, so stdout stays clean for the answer."""
-    from fondasi.catalog import Catalog
-    from fondasi.models.handle import load
+def load_model(
+    ctx: typer.Context, model_id: str, fallbacks: list[str] | None = None, guard: Any = None
+) -> ModelHandle:
+    """The composed model (routes and guard as config.toml and the flags say), loaded with a
+    spinner on stderr so stdout stays clean for the answer; guard events go to stderr."""
+    from fondasi.api import model
 
     settings: Settings = ctx.obj
     with errors.status(f"Loading {esc(model_id)} …", spinner="dots"):
-        return load(model_id, settings, Catalog.load(settings.card_dirs()))
-
-
-def load_generator(ctx: typer.Context, model_id: str, fallbacks: list[str]):  # type: ignore[no-untyped-def]
-    """A model, a fallback chain, or a private route, as --fallback and config.toml say."""
-    import fondasi
-
-    settings: Settings = ctx.obj
-    chain = fallbacks or settings.fallbacks.get(model_id, [])
-    if not chain and not settings.private_model:
-        return load_model(ctx, model_id)
-    with errors.status(f"Loading {esc(model_id)} …", spinner="dots"):
-        return fondasi.model(model_id, settings, fallbacks=chain)
+        return model(
+            model_id,
+            settings,
+            fallbacks=fallbacks or None,
+            guard=guard,
+            on_event=lambda event: errors.print(f"[dim]guard: {esc(event.describe())}[/]"),
+        )
 
 
 def guard_policy(ctx: typer.Context, policy_name: str | None) -> Any:
@@ -45,13 +44,6 @@ def guard_policy(ctx: typer.Context, policy_name: str | None) -> Any:
     from fondasi.guard import load_policy
 
     return load_policy(settings, policy_name)
-
-
-def guarded(model: Any, policy: Any) -> Any:
-    """The model under a guard policy; every event goes to stderr."""
-    if policy is None:
-        return model
-    return policy.wrap(model, lambda event: errors.print(f"[dim]guard: {esc(event.describe())}[/]"))
 
 
 def run(
@@ -98,70 +90,55 @@ def run(
         raise BadInputError("give either a prompt or --template, not both")
     if prompt == "-":
         prompt = sys.stdin.read()
-    options = {
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "top_p": top_p,
-        "stop": stop,
-        "seed": seed,
-        "json_mode": json_mode,
-    }
-    policy = guard_policy(ctx, guard)
-    model = load_generator(ctx, model_id, fallback)
+    options = GenerateOptions(
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop=stop,
+        seed=seed,
+        json_mode=json_mode,
+        confidential=confidential,
+    )
+    model = load_model(ctx, model_id, fallback, guard_policy(ctx, guard))
     images = [str(path) for path in image] or None
-    if confidential:
-        from fondasi.models.router import PrivateRoute
-
-        if isinstance(model, PrivateRoute):
-            options["confidential"] = True
-        elif getattr(model, "remote", True):
-            raise BadInputError(
-                f"--confidential: {model_id} is a hosted API; use a local model, or set "
-                "private_model in config.toml to route confidential prompts to one"
-            )
-    model = guarded(model, policy)  # after the route checks, which look at the model itself
     if template is not None:
         from fondasi.cli.prompt import parse_vars
 
         answer_template(model, template, parse_vars(var), shots, select, options, as_json)
-        if explain and hasattr(model, "explain"):
+        if explain:
             errors.print(f"[dim]route: {esc(model.explain())}[/]")
         return
     if as_json or no_stream:
-        completion = model.generate(prompt, system=system, images=images, **options)
+        completion = model.generate(prompt or "", system=system, images=images, options=options)
         if as_json:
             print_json(completion)
         else:
             sys.stdout.write(completion.text + "\n")
-        if explain and hasattr(model, "explain"):
+        if explain:
             errors.print(f"[dim]route: {esc(model.explain())}[/]")
         return
-    for chunk in model.stream(prompt, system=system, images=images, **options):
+    for chunk in model.stream(prompt or "", system=system, images=images, options=options):
         sys.stdout.write(chunk.text)
         sys.stdout.flush()
     sys.stdout.write("\n")
-    if explain and hasattr(model, "explain"):
+    if explain:
         errors.print(f"[dim]route: {esc(model.explain())}[/]")
 
 
 def answer_template(
-    model: Any,
+    model: ModelHandle,
     template: str,
     values: dict[str, str],
     shots: int | None,
     select: str | None,
-    options: dict[str, Any],
+    options: GenerateOptions,
     as_json: bool,
 ) -> None:
     """Render, generate and read the answer; print the text and what was read from it."""
     from fondasi.models.prompting import ask
-    from fondasi.types import GenerateOptions
 
-    if options.get("confidential"):
-        model = model._local()  # a private route's local model: nothing leaves the machine
-    generation = GenerateOptions(**{k: v for k, v in options.items() if k != "confidential"})
     with errors.status("Thinking …", spinner="dots"):
-        answer = ask(model, template, values, shots=shots, select=select, options=generation)
+        answer = ask(model, template, values, shots=shots, select=select, options=options)
     if as_json:
         print_json(
             {
@@ -196,8 +173,7 @@ def chat(
     ),
 ) -> None:
     """Talk with a model; it remembers the conversation. /reset forgets, /exit or Ctrl-D ends."""
-    policy = guard_policy(ctx, guard)
-    model = guarded(load_model(ctx, model_id), policy)
+    model = load_model(ctx, model_id, guard=guard_policy(ctx, guard))
     from fondasi.backends.base import Capability
     from fondasi.guard.events import GuardBlockedError
 

@@ -180,7 +180,7 @@ def compute(
 def load_model(ref: str, settings: Settings) -> Model:
     """The exact model a candidate names (no fallbacks: a run measures one model)."""
     from fondasi.catalog.loader import Catalog
-    from fondasi.models.handle import load
+    from fondasi.models.load import load
 
     return load(ref, settings, Catalog.load(settings.card_dirs()))
 

@@ -84,7 +84,7 @@ _EMBEDDERS: dict[tuple[str, str], Callable[[list[str]], Any]] = {}
 def _embedder(model_id: str, settings: Settings) -> Callable[[list[str]], Any]:
     key = (model_id, str(settings.cache_dir))
     if key not in _EMBEDDERS:
-        from fondasi.models.handle import load
+        from fondasi.models.load import load
 
         model = load(model_id, settings)
         _EMBEDDERS[key] = lambda texts: model.embed(texts, purpose="query")

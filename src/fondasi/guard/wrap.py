@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from fondasi.guard.base import Finding, ScanContext
 from fondasi.guard.events import GuardBlockedError, GuardEvent
 from fondasi.guard.policy import EventSink, Vault, edit, event
+from fondasi.models.contract import ModelHandle
+from fondasi.models.wrapper import Wrapper
 from fondasi.types import Chunk, Completion, Message, Role
 
 if TYPE_CHECKING:
@@ -26,8 +28,9 @@ HOLD_CHARS = 96  # unreleased tail of a stream: longer than any phone, card or p
 LOOKBACK_CHARS = 256  # released text re-read with each new piece, for spans across pieces
 
 
-class GuardedModel:
-    """``model`` under ``policy``; other attributes pass through to the model."""
+class GuardedModel(Wrapper):
+    """``model`` under ``policy``: conversations are checked both ways; every other call
+    (embeddings, classification, scoring) passes through to the model unchanged."""
 
     def __init__(self, model: Any, policy: Policy, on_event: EventSink | None = None) -> None:
         self.model = model
@@ -36,8 +39,13 @@ class GuardedModel:
         # The latest call's events; one wrapper per request where calls run concurrently.
         self.last_events: list[GuardEvent] = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
+    def primary(self) -> ModelHandle:
+        """The guarded model."""
+        return self.model  # type: ignore[no-any-return]
+
+    def explain(self) -> str:
+        """The guarded model's account of the latest call."""
+        return str(self.model.explain())
 
     def _record(self, event: GuardEvent) -> None:
         self.last_events.append(event)
@@ -109,15 +117,7 @@ class GuardedModel:
             parts.append(chunk.text)
             last = chunk
         checked = self.policy.check("".join(parts), "output", context, vault, self._record)
-        yield Chunk(
-            text=vault.restore(checked.text),
-            usage=last.usage if last else None,
-            finish_reason=last.finish_reason if last else None,
-        )
-
-    def _local(self) -> GuardedModel:
-        """A private route's local model, still under the policy (``run --confidential``)."""
-        return GuardedModel(self.model._local(), self.policy, self.on_event)
+        yield (last or Chunk()).model_copy(update={"text": vault.restore(checked.text)})
 
     def chat(self, messages: Sequence[Message | dict[str, str]], **kwargs: Any) -> Completion:
         """A conversation turn: ``generate`` on a list of messages."""
@@ -148,7 +148,7 @@ class OutputStream:
             pending += chunk.text
             if chunk.usage is not None or chunk.finish_reason is not None:
                 text, pending = self._step(pending, final=True)
-                yield Chunk(text=text, usage=chunk.usage, finish_reason=chunk.finish_reason)
+                yield chunk.model_copy(update={"text": text})
                 return
             if len(pending) > 2 * HOLD_CHARS:
                 text, pending = self._step(pending, final=False)

@@ -1,22 +1,20 @@
-"""``fondasi.model(id)``: one handle over any backend, exposing exactly what it can do.
+"""A loaded model: one backend behind the model contract, exposing exactly what it can do.
 
-Buffering, timing and input checks live here, once, above the backends: a backend only
-streams; ``generate`` is ``stream`` collected.
+Buffering, timing, pricing and input checks live here, once, above the backends: a backend
+only streams; the final chunk is stamped with who answered and the cost
+(``results.timed``), and ``generate`` is the stream folded (``results.fold``).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
-from fondasi.models import json_mode
 from fondasi.backends.base import (
     Backend,
     Capability,
-    Classifier,
     Embedder,
     ImageClassifier,
     ImageEmbedder,
@@ -28,22 +26,13 @@ from fondasi.backends.base import (
     TextGenerator,
     VisionLanguageModel,
 )
-from fondasi.backends.classify import label_texts
-from fondasi.backends.registry import Registry
-from fondasi.backends.remote import Resilient, RetryPolicy
-from fondasi.backends.resolve import resolve
-from fondasi.catalog.loader import Catalog
+from fondasi.backends.remote import Resilient
 from fondasi.costs import call_cost
-from fondasi.errors import BadInputError, FondasiError
-from fondasi.prompts.classify import (
-    PromptClassifier,
-    as_examples,
-    by_generation,
-    by_logprob,
-    by_prototypes,
-)
+from fondasi.errors import BadInputError
+from fondasi.models import json_mode
+from fondasi.models.contract import CapabilityError, Labels, PromptInput
+from fondasi.models.results import fold, timed
 from fondasi.prompts.render import Budget, Rendered
-from fondasi.prompts.template import PromptTemplate
 from fondasi.settings import Settings
 from fondasi.types import Chunk, Completion, GenerateOptions, ImageOptions, Label, Message, Role
 
@@ -51,23 +40,41 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from fondasi.catalog.schema import ModelCard
+    from fondasi.prompts.template import PromptTemplate
+
 MAX_TEXTS = 100_000
-# English-first: the small bundled models follow English instructions best.
-DEFAULT_CLASSIFY_TEMPLATE = "classify-en"
-PromptInput = str | Sequence[Message | dict[str, str]] | Rendered
+
+__all__ = ["MAX_TEXTS", "CapabilityError", "Model", "PromptInput", "options_of"]
 
 
-class CapabilityError(BadInputError):
-    """The model cannot do what was asked."""
-
-
-def _options(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
+def options_of(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
+    """``options`` with keyword overrides applied; a bad value is a clear ``BadInputError``."""
     try:
         base = options.model_dump() if options else {}
         return GenerateOptions(**{**base, **overrides})
     except ValidationError as exc:
         first = exc.errors()[0]
         raise BadInputError(f"bad option {first['loc'][0]!r}: {first['msg']}") from None
+
+
+def _count_with(backend: Backend, text: str) -> int | None:
+    """Tokens by whatever tokenizer the backend holds; None if it has none."""
+    counter = getattr(backend, "count_tokens", None)
+    if callable(counter):
+        return int(counter(text))
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is not None and callable(tokenizer):
+        try:
+            return len(tokenizer(text, add_special_tokens=True)["input_ids"])
+        except (TypeError, KeyError, ValueError):
+            pass
+    encode = getattr(tokenizer, "encode", None)
+    if callable(encode):
+        encoded = encode(text)
+        return len(getattr(encoded, "ids", encoded))
+    engine_count = getattr(getattr(backend, "engine", None), "token_count", None)
+    return int(engine_count(text)) if callable(engine_count) else None
 
 
 class Model:
@@ -86,6 +93,9 @@ class Model:
         self.backend_name = backend_name
         self.usd_per_hour = usd_per_hour
         self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"Model({self.id!r}, backend={self.backend_name!r})"
 
     @property
     def remote(self) -> bool:
@@ -113,6 +123,51 @@ class Model:
 
     def _can(self) -> str:
         return ", ".join(sorted(c.value for c in self.capabilities)) or "nothing"
+
+    @property
+    def card(self) -> ModelCard | None:
+        """The catalog card, for catalog models."""
+        return self.spec.card
+
+    @property
+    def version(self) -> str | None:
+        """What identifies the weights: the package pin, the provider's model id, or the path."""
+        if self.spec.extra.get("version"):
+            return self.spec.extra["version"]
+        packaged = self.spec.card.availability.pip if self.spec.card else None
+        if packaged:
+            return f"{packaged[0].package}=={packaged[0].version}"
+        if self.remote and self.spec.extra.get("model"):
+            return f"{self.spec.extra.get('provider')}:{self.spec.extra['model']}"
+        return str(self.spec.path) if self.spec.path else None
+
+    @property
+    def dimension(self) -> int | None:
+        """Length of the embedding vectors; None if it does not embed."""
+        if not self.can(Capability.EMBED):
+            return None
+        size = getattr(self.backend, "dimension", None)
+        return int(size) if size else None
+
+    @property
+    def labels(self) -> list[str]:
+        """A classifier's own classes, in its head's order; empty for other models."""
+        names = getattr(self.backend, "names", None) if self.can(Capability.CLASSIFY) else None
+        return [str(name) for name in names] if isinstance(names, list | tuple) else []
+
+    def explain(self) -> str:
+        """A plain model answers its own calls."""
+        return f"{self.id}: answered"
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model's tokenizer makes of ``text`` (words when it has none)."""
+        if not isinstance(text, str):
+            raise BadInputError("count tokens of a string")
+        counted = _count_with(self.backend, text)
+        return counted if counted is not None else len(text.split())
+
+    def _price(self, usage: Any, seconds: float) -> float | None:
+        return call_cost(self.spec.card, self.remote, usage, seconds, self.usd_per_hour)
 
     @property
     def context_length(self) -> int | None:
@@ -147,23 +202,38 @@ class Model:
         system: str | None = None,
         images: Any = None,
         options: GenerateOptions | None = None,
+        chat_template: bool = True,
         **overrides: Any,
     ) -> Iterator[Chunk]:
         """Yield the answer as it is generated; chat models get their chat template.
 
-        ``images`` (paths, bytes, arrays or PIL images) go to vision-language models.
+        ``images`` (paths, bytes, arrays or PIL images) go to vision-language models;
+        ``chat_template=False`` continues a text prompt as given. The final chunk carries
+        usage, who answered, the cost and the timing.
         """
-        chosen = _options(options, overrides)
+        chosen = options_of(options, overrides)
+        if chosen.confidential and self.remote:
+            raise BadInputError(
+                f"{self.id} is a hosted API and this request is confidential: use a local "
+                "model, or set private_model in config.toml to route such requests to one"
+            )
         needed = Capability.GENERATE if images is None else Capability.VISION_CHAT
         backend = self._need(needed)
         enforced = chosen.json_mode and not json_mode.native(backend)
-        asked = self._prompt(prompt, json_mode.with_instruction(system) if enforced else system)
+        raw = not chat_template and not self.remote and images is None and not enforced
+        if raw and isinstance(prompt, str):
+            if not prompt.strip():
+                raise BadInputError("the prompt is empty")
+            asked: Any = prompt
+        else:
+            asked = self._prompt(prompt, json_mode.with_instruction(system) if enforced else system)
         if images is not None:
             batch = list(images) if isinstance(images, list | tuple) else [images]
             chunks = cast(VisionLanguageModel, backend).stream_vision(asked, batch, chosen)
         else:
             chunks = cast(TextGenerator, backend).stream(asked, chosen)
-        return json_mode.enforce(iter(chunks)) if enforced else chunks
+        chunks = json_mode.enforce(iter(chunks)) if enforced else iter(chunks)
+        return timed(chunks, self.id, self.version, self._price)
 
     def generate(
         self,
@@ -172,34 +242,19 @@ class Model:
         system: str | None = None,
         images: Any = None,
         options: GenerateOptions | None = None,
+        chat_template: bool = True,
         **overrides: Any,
     ) -> Completion:
-        """The whole answer, with token usage and timing."""
-        start = time.perf_counter()
-        first: float | None = None
-        parts: list[str] = []
-        final: Chunk | None = None
-        for chunk in self.stream(
-            prompt, system=system, images=images, options=options, **overrides
-        ):
-            if chunk.text and first is None:
-                first = time.perf_counter() - start
-            parts.append(chunk.text)
-            final = chunk
-        if final is None or final.usage is None or final.finish_reason is None:
-            raise RuntimeError(f"{self.backend_name} ended a stream without usage")
-        seconds = time.perf_counter() - start
-        return Completion(
-            model=self.id,
-            text="".join(parts),
-            usage=final.usage,
-            finish_reason=final.finish_reason,
-            seconds=seconds,
-            first_token_seconds=first,
-            cost_usd=call_cost(
-                self.spec.card, self.remote, final.usage, seconds, self.usd_per_hour
-            ),
+        """The whole answer, with token usage, timing, cost and who answered."""
+        chunks = self.stream(
+            prompt,
+            system=system,
+            images=images,
+            options=options,
+            chat_template=chat_template,
+            **overrides,
         )
+        return fold(chunks, self.id)
 
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """Log-probability of each continuation after ``prompt`` (local language models)."""
@@ -221,7 +276,7 @@ class Model:
     def classify(
         self,
         texts: str | Sequence[str],
-        labels: Sequence[str] | Mapping[str, str] | None = None,
+        labels: Labels | None = None,
         *,
         shots: Sequence[Mapping[str, str]] | None = None,
         template: str | PromptTemplate | None = None,
@@ -239,64 +294,16 @@ class Model:
         reading their answer; ``shots`` then become few-shot examples (``k`` of them,
         chosen by ``select``).
         """
-        batch = [texts] if isinstance(texts, str) else list(texts)
-        if not batch or any(not isinstance(text, str) or not text.strip() for text in batch):
-            raise BadInputError("every text to classify must be a non-empty string")
-        if shots is None and template is None and self.can(Capability.CLASSIFY):
-            own = cast(Classifier, self.backend)
-            ranked: list[list[Label]] = own.classify(batch, labels)
-        elif self.can(Capability.EMBED) and template is None:
-            names = label_texts(labels)[0] if labels is not None else []
-            examples = as_examples(shots or [], names)
-            ranked = by_prototypes(
-                cast(Embedder, self.backend), batch, examples, labels or _labels_of(examples)
-            )
-        elif self.can(Capability.GENERATE):
-            ranked = self._classify_by_prompt(batch, labels, shots, template, k, select, calibrate)
-        else:
-            raise CapabilityError(f"{self.id} cannot classify text; it can: {self._can()}")
-        return ranked[0] if isinstance(texts, str) else ranked
+        from fondasi.models.classifying import classify
 
-    def _classify_by_prompt(
-        self,
-        texts: list[str],
-        labels: Sequence[str] | Mapping[str, str] | None,
-        shots: Sequence[Mapping[str, str]] | None,
-        template: str | PromptTemplate | None,
-        k: int | None,
-        select: str | None,
-        calibrate: bool,
-    ) -> list[list[Label]]:
-        home = self.settings.home if self.settings else None
-        chosen = template if isinstance(template, PromptTemplate) else None
-        chosen = chosen or PromptTemplate.load(str(template or DEFAULT_CLASSIFY_TEMPLATE), home)
-        names = list(labels) if labels is not None else chosen.label_names
-        examples = as_examples(shots, names) if shots is not None else None
-        knn = (select or chosen.fewshot.select) == "knn"
-        embedder = embedder_for(self.settings) if knn else None
-        classifier = PromptClassifier(
-            chosen,
-            names,
-            examples=examples,
-            shots=k,
-            select=select,
-            embed=embedder,
-            budget=self.budget(reserve=32),
-            chat=self.can(Capability.CHAT),
-        )
-        if self.can(Capability.SCORE):
-            return by_logprob(cast(Scorer, self.backend), classifier, texts, calibrate)
-        return by_generation(
-            lambda rendered: self.generate(rendered, max_tokens=16).text, classifier, texts
-        )
+        return classify(self, texts, labels, shots, template, k, select, calibrate)
 
     def budget(self, reserve: int) -> Budget | None:
         """The room a prompt has in this model's context, leaving ``reserve`` for the answer."""
         length = self.context_length
-        counter = getattr(self.backend, "count_tokens", None)
-        if not length or counter is None:
+        if not length or getattr(self.backend, "count_tokens", None) is None:
             return None
-        return Budget(counter, max(length - reserve, 1))
+        return Budget(self.count_tokens, max(length - reserve, 1))
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[Label]:
         """Words for the one mask token in ``text`` (``[MASK]`` or ``<mask>``), best first."""
@@ -308,7 +315,7 @@ class Model:
     def classify_image(
         self,
         images: Any,
-        labels: Sequence[str] | Mapping[str, str] | None = None,
+        labels: Labels | None = None,
         top_k: int = 5,
     ) -> Any:
         """Top-k labels per image (a single image gives a single ranking).
@@ -352,41 +359,3 @@ class Model:
             first = exc.errors()[0]
             raise BadInputError(f"bad option {first['loc'][0]!r}: {first['msg']}") from None
         return generator.generate_images(prompt, merged, on_step)
-
-
-def load(ref: str, settings: Settings | None = None, catalog: Catalog | None = None) -> Model:
-    """Resolve ``ref`` (a catalog id or hf:/gguf:/onnx: path) and load it."""
-    settings = settings or Settings.load()
-    catalog = catalog or Catalog.load(settings.card_dirs())
-    spec = resolve(ref, catalog, settings)
-    factory = Registry.from_entry_points().find(spec)
-    try:
-        backend = factory.load(spec, settings)
-    except FondasiError:
-        raise
-    except Exception as exc:
-        # Third-party loaders raise many types for corrupt or truncated weights; the
-        # user needs one clear line naming the model and the file, not a traceback.
-        raise BadInputError(
-            f"{spec.id}: cannot load {spec.path} with {factory.name}: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from exc
-    endpoint = getattr(backend, "remote_endpoint", None)
-    if endpoint:
-        # Every hosted API gets the same retries and circuit breaker, whatever its adapter.
-        backend = Resilient(backend, endpoint, RetryPolicy(max_retries=settings.retries))
-    return Model(spec, backend, factory.name, settings.hardware_usd_per_hour, settings)
-
-
-def embedder_for(settings: Settings | None) -> Any:
-    """The settings' embedding model's ``embed``, for k-NN example selection."""
-    settings = settings or Settings.load()
-    return load(settings.embedding_model, settings).embed
-
-
-def _labels_of(examples: Sequence[Mapping[str, str]]) -> list[str]:
-    """The labels the examples use, in order of first appearance."""
-    names = list(dict.fromkeys(example["output"] for example in examples))
-    if len(names) < 2:
-        raise BadInputError("give labels, or shots covering at least two labels")
-    return names

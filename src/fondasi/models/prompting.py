@@ -18,7 +18,7 @@ from fondasi.prompts.template import PromptTemplate
 from fondasi.types import Completion, GenerateOptions, Message, Role
 
 if TYPE_CHECKING:
-    from fondasi.models.handle import Model
+    from fondasi.models.contract import ModelHandle
 
 
 @dataclass(frozen=True)
@@ -37,24 +37,8 @@ class Answer:
         return self.completion.text
 
 
-def primary(model: Any) -> Model | None:
-    """The model a route tries first (loading it), whose chat form and context decide."""
-    from fondasi.errors import BadInputError
-    from fondasi.models.handle import Model
-    from fondasi.models.router import Fallback, PrivateRoute
-
-    if isinstance(model, PrivateRoute):
-        return primary(model.public)
-    if isinstance(model, Fallback):
-        try:
-            return model._model(model.chain[0])
-        except BadInputError:  # the chain will fall through; render for a chat model
-            return None
-    return model if isinstance(model, Model) else None
-
-
 def prepare(
-    model: Any,
+    model: ModelHandle,
     template: str | PromptTemplate,
     variables: Mapping[str, Any],
     *,
@@ -66,10 +50,9 @@ def prepare(
     max_tokens: int = 256,
 ) -> Rendered:
     """Render ``template`` for ``model``: its chat form, within its context."""
-    from fondasi.models.handle import embedder_for
+    from fondasi.models.load import embedder_for
 
-    first = primary(model)
-    settings = first.settings if first else None
+    settings = model.settings
     chosen = (
         template
         if isinstance(template, PromptTemplate)
@@ -85,13 +68,13 @@ def prepare(
         examples=examples,
         labels=labels,
         embed=embedder_for(settings) if needs_knn else None,
-        budget=first.budget(reserve=max_tokens) if first else None,
-        chat=first.can(Capability.CHAT) if first else True,
+        budget=model.budget(reserve=max_tokens),
+        chat=model.can(Capability.CHAT),
     )
 
 
 def ask(
-    model: Any,
+    model: ModelHandle,
     template: str | PromptTemplate | Rendered,
     variables: Mapping[str, Any] | None = None,
     *,
@@ -106,7 +89,7 @@ def ask(
 ) -> Answer:
     """Render, generate and read the answer; bad JSON gets one repair turn.
 
-    ``model`` is a ``fondasi.model(...)``: a model, a fallback chain or a private route.
+    ``model`` is anything ``fondasi.model(...)`` returns.
     ``schema`` (a pydantic model class or a JSON Schema) reads the answer as that JSON; a
     class gives an instance of it.
     """
@@ -132,8 +115,7 @@ def ask(
     except OutputParseError as problem:
         wanted = schema if schema is not None else rendered.template.output.json_schema
         follow_up = repair_message(problem, wanted, rendered.template.language)
-        first = primary(model)
-        chat = first.can(Capability.CHAT) if first else True
+        chat = model.can(Capability.CHAT)
         prompt: str | list[Message] = (
             [
                 *rendered.messages,

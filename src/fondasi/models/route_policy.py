@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from fondasi.costs import call_cost
-from fondasi.extras import is_installed, require
-from fondasi.settings import RouterSettings, Settings
+from pydantic import BaseModel, ConfigDict, Field
+
+from fondasi.settings import RouterSettings
 
 if TYPE_CHECKING:
     from fondasi.models.handle import Model
-    from fondasi.monitor.ledger import Ledger, RoutedCall
-    from fondasi.types import Usage
 
 PROBE_EVERY = 10
 MIN_SAMPLES = 5  # fewer calls than this say nothing about a p95
@@ -38,6 +37,29 @@ MIN_SAMPLES = 5  # fewer calls than this say nothing about a p95
 def usd(amount: float) -> str:
     """Dollars as people read them: cents, or more digits for fractions of a cent."""
     return f"{amount:.2f}" if amount == 0 or amount >= 0.01 else f"{amount:.6f}"
+
+
+class RoutedCall(BaseModel):
+    """One request through the router."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ts: float = Field(default_factory=time.time, description="UTC epoch seconds.")
+    model: str = Field(description="The model that answered (or the last one tried).")
+    provider: str | None = Field(default=None, description="Its API provider; None if local.")
+    cost_usd: float | None = Field(default=None, description="What the answer cost.")
+    answered: bool = Field(description="Whether any model answered.")
+    decision: str = Field(description="Every model tried and why, in words.")
+
+
+class Ledger(Protocol):
+    """Where routed calls are kept and budgets read (the log store's ledger)."""
+
+    def record(self, call: RoutedCall) -> None:
+        """Keep one routed call."""
+
+    def spent(self, provider: str) -> float:
+        """USD spent on a provider this calendar month."""
 
 
 def provider_of(model: Model) -> str | None:
@@ -89,17 +111,8 @@ class RoutePolicy:
     latency: LatencyWatch | None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RoutePolicy:
-        """The policy in ``settings``, with the ledger in the log store when one is needed."""
-        config = settings.router
-        ledger = None
-        if config.budgets:  # budgets cannot be kept without the ledger
-            require("sqlalchemy", "serve", "router budgets")
-        if config.budgets or (config.record and is_installed("serve")):
-            from fondasi.monitor.ledger import Ledger
-            from fondasi.monitor.store import Store
-
-            ledger = Ledger(Store.open(settings))
+    def of(cls, config: RouterSettings, ledger: Ledger | None) -> RoutePolicy:
+        """The policy ``config`` describes, keeping its record in ``ledger``."""
         slo = config.latency_slo_ms
         watch = LatencyWatch(slo, config.slo_window) if slo else None
         return cls(config, ledger, watch)
@@ -124,12 +137,6 @@ class RoutePolicy:
         """Note a call's latency for the SLO."""
         if self.latency is not None:
             self.latency.observe(model.id, seconds)
-
-    def cost(self, model: Model, usage: Usage | None, seconds: float) -> float | None:
-        """What a call cost, priced as ``Completion.cost_usd`` is."""
-        if usage is None:
-            return None
-        return call_cost(model.spec.card, model.remote, usage, seconds, model.usd_per_hour)
 
     def record(self, call: RoutedCall) -> None:
         """Keep the call in the ledger, when recording is on."""

@@ -7,26 +7,30 @@
     gpt-4o = ["gpt-4o-mini", "smollm2-135m-instruct"]
 
 A model falls through when its provider fails after fondasi's retries (or its circuit is
-open), or when it cannot even be loaded here (no key, no weights). Embeddings never fall
-back: vectors of different models cannot share an index.
+open), or when it cannot even be loaded here (no key, no weights). Generation and
+classification fall through; embeddings never do: vectors of different models cannot share
+an index, so the primary model embeds. A confidential request passes hosted models over.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fondasi.backends.remote import ProviderError
 from fondasi.errors import BadInputError, FondasiError
-from fondasi.prompts.render import Rendered
-from fondasi.types import Chunk, Completion
+from fondasi.models.contract import Labels, ModelHandle, PromptInput
+from fondasi.models.handle import options_of
+from fondasi.models.results import routed
+from fondasi.models.route_policy import RoutedCall, provider_of
+from fondasi.models.wrapper import Wrapper
+from fondasi.types import Chunk, Completion, GenerateOptions
 
 if TYPE_CHECKING:
     from fondasi.models.handle import Model
     from fondasi.models.route_policy import RoutePolicy
-    from fondasi.settings import Settings
+    from fondasi.prompts.template import PromptTemplate
 
 T = TypeVar("T")
 
@@ -39,8 +43,13 @@ class Attempt:
     outcome: str  # "answered", or why it was skipped
 
 
-@dataclass
-class Fallback:
+def describe(attempts: Sequence[Attempt]) -> str:
+    """A route in one line: each model tried and what became of it."""
+    return "; ".join(f"{a.model}: {a.outcome}" for a in attempts) or "no request yet"
+
+
+@dataclass(eq=False)
+class Fallback(Wrapper):
     """Models tried in order; loaded only when needed.
 
     With a ``RoutePolicy`` a model over its provider's budget or its latency SLO is passed
@@ -62,122 +71,188 @@ class Fallback:
         """The primary model's id."""
         return self.chain[0]
 
+    @property
+    def remote(self) -> bool:
+        """A chain may reach a hosted model."""
+        return True
+
     def explain(self) -> str:
         """Why the latest request was answered by whom, in one line."""
-        return "; ".join(f"{a.model}: {a.outcome}" for a in self.last) or "no request yet"
+        return describe(self.last)
+
+    def primary(self) -> ModelHandle:
+        """The first model in the chain that loads here."""
+        failures = []
+        for model_id in self.chain:
+            try:
+                return self._model(model_id)
+            except BadInputError as exc:
+                failures.append(f"{model_id}: {exc}")
+        raise FondasiError("no model in the chain loads here — " + " | ".join(failures))
 
     def _model(self, model_id: str) -> Model:
         if model_id not in self.loaded:
             self.loaded[model_id] = self.load(model_id)
         return self.loaded[model_id]
 
-    def _route(self, call: Callable[[Model], T]) -> tuple[Model, T]:
-        self.last = []
+    def _route(self, call: Callable[[Model], T], confidential: bool = False) -> tuple[Model, T]:
+        attempts: list[Attempt] = []
+        self.last = attempts
         failures: list[str] = []
         for place, model_id in enumerate(self.chain, start=1):
             try:
                 model = self._model(model_id)
             except BadInputError as exc:  # cannot run here: no key, no weights
-                self.last.append(Attempt(model_id, f"not loadable ({exc})"))
+                attempts.append(Attempt(model_id, f"not loadable ({exc})"))
                 failures.append(f"{model_id}: {exc}")
                 continue
             last_resort = place == len(self.chain)
-            if self.policy is not None and (why := self.policy.skip(model, last_resort)):
-                self.last.append(Attempt(model_id, f"passed over ({why})"))
+            why = (
+                "confidential: it stays on this machine" if confidential and model.remote else None
+            )
+            if why is None and self.policy is not None:
+                why = self.policy.skip(model, last_resort)
+            if why:
+                attempts.append(Attempt(model_id, f"passed over ({why})"))
                 failures.append(f"{model_id}: {why}")
                 continue
             try:
                 result = call(model)
             except ProviderError as exc:
-                self.last.append(Attempt(model_id, f"failed ({exc})"))
+                attempts.append(Attempt(model_id, f"failed ({exc})"))
                 failures.append(f"{model_id}: {exc}")
                 continue
-            self.last.append(Attempt(model_id, "answered"))
+            attempts.append(Attempt(model_id, "answered"))
             return model, result
-        self._record(None, None)
+        self._record(None, None, attempts)
         raise FondasiError("every model in the chain failed — " + " | ".join(failures))
 
-    def _record(self, model: Model | None, cost: float | None) -> None:
+    def _record(self, model: Model | None, cost: float | None, attempts: list[Attempt]) -> None:
         if self.policy is None:
             return
-        from fondasi.monitor.ledger import RoutedCall
-        from fondasi.models.route_policy import provider_of
-
         self.policy.record(
             RoutedCall(
-                model=model.id if model else self.last[-1].model if self.last else self.id,
+                model=model.id if model else attempts[-1].model if attempts else self.id,
                 provider=provider_of(model) if model else None,
                 cost_usd=cost,
                 answered=model is not None,
-                decision=self.explain(),
+                decision=describe(attempts),
             )
         )
 
-    def generate(self, prompt: Any, **kwargs: Any) -> Completion:
-        """The first model that answers does; ``Completion.model`` says which."""
-        model, answer = self._route(lambda model: model.generate(prompt, **kwargs))
-        if self.policy is not None:
-            self.policy.observed(model, answer.seconds)
-        self._record(model, answer.cost_usd)
-        return answer
+    def _finished(self, model: Model, final: Chunk | Completion, attempts: list[Attempt]) -> None:
+        if self.policy is not None and final.seconds is not None:
+            self.policy.observed(model, final.seconds)
+        self._record(model, final.cost_usd, attempts)
 
-    def stream(self, prompt: Any, **kwargs: Any) -> Iterator[Chunk]:
+    def generate(
+        self, prompt: PromptInput, *, options: GenerateOptions | None = None, **kwargs: Any
+    ) -> Completion:
+        """The first model that answers does; ``Completion.model`` says which."""
+        confidential = options_of(options, _overrides(kwargs)).confidential
+        model, answer = self._route(
+            lambda model: model.generate(prompt, options=options, **kwargs), confidential
+        )
+        attempts = self.last
+        self._finished(model, answer, attempts)
+        return answer.model_copy(update={"route": describe(attempts)})
+
+    def stream(
+        self, prompt: PromptInput, *, options: GenerateOptions | None = None, **kwargs: Any
+    ) -> Iterator[Chunk]:
         """Falls through only before the first chunk; afterwards a failure is raised."""
+        confidential = options_of(options, _overrides(kwargs)).confidential
 
         # A stream cannot be taken back once shown: a model is judged by its first chunk,
         # and the rest flows straight from the model that answered.
         def open_first(model: Model) -> tuple[Chunk | None, Iterator[Chunk]]:
-            iterator = iter(model.stream(prompt, **kwargs))
+            iterator = iter(model.stream(prompt, options=options, **kwargs))
             return next(iterator, None), iterator
 
-        start = time.perf_counter()
-        model, (first, rest) = self._route(open_first)
-        final = first
-        if first is not None:
-            yield first
-        for chunk in rest:
-            final = chunk
-            yield chunk
-        seconds = time.perf_counter() - start
-        if self.policy is not None:
-            self.policy.observed(model, seconds)
-            usage = final.usage if final is not None else None
-            self._record(model, self.policy.cost(model, usage, seconds))
+        model, (first, rest) = self._route(open_first, confidential)
+        attempts = self.last
+
+        def flow() -> Iterator[Chunk]:
+            if first is not None:
+                yield first
+            for chunk in rest:
+                if chunk.final:
+                    self._finished(model, chunk, attempts)
+                yield chunk
+
+        return routed(flow(), lambda: describe(attempts))
+
+    def classify(
+        self,
+        texts: str | Sequence[str],
+        labels: Labels | None = None,
+        *,
+        shots: Sequence[Mapping[str, str]] | None = None,
+        template: str | PromptTemplate | None = None,
+        k: int | None = None,
+        select: str | None = None,
+        calibrate: bool = True,
+    ) -> Any:
+        """The first model that classifies does (a hosted one may fail)."""
+        _, ranked = self._route(
+            lambda model: model.classify(
+                texts,
+                labels,
+                shots=shots,
+                template=template,
+                k=k,
+                select=select,
+                calibrate=calibrate,
+            )
+        )
+        return ranked
+
+
+def _overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword options of a generate/stream call (not system, images or chat_template)."""
+    return {k: v for k, v in kwargs.items() if k not in {"system", "images", "chat_template"}}
 
 
 def _text_of(prompt: Any) -> str:
     if isinstance(prompt, str):
         return prompt
-    if isinstance(prompt, Rendered):
-        return prompt.text
+    text = getattr(prompt, "text", None)  # a rendered template
+    if isinstance(text, str):
+        return text
     return "\n".join(
         str(m["content"] if isinstance(m, dict) else getattr(m, "content", "")) for m in prompt
     )
 
 
-@dataclass
-class PrivateRoute:
+@dataclass(eq=False)
+class PrivateRoute(Wrapper):
     """Requests with personal data, or marked confidential, stay on this machine.
 
     Everything else goes to ``public`` (a hosted model or a fallback chain). The check runs
-    on the prompt and the system prompt before anything is sent.
+    on the prompt and the system prompt (on the texts, to embed or classify) before anything
+    is sent; ``pii`` names the kinds of personal data in a text.
     """
 
-    public: Any  # Model or Fallback
+    public: ModelHandle
     private_id: str
     load: Callable[[str], Model]
+    pii: Callable[[str], Sequence[str]]
     private: Model | None = None
     last: list[Attempt] = field(default_factory=list)
     policy: RoutePolicy | None = None  # records the calls kept local
 
+    def primary(self) -> ModelHandle:
+        """The public model's facts decide (its chat form, its context)."""
+        return self.public
+
     @property
-    def id(self) -> str:
-        """The public model's id."""
-        return str(self.public.id)
+    def remote(self) -> bool:
+        """Requests without personal data leave the machine."""
+        return True
 
     def explain(self) -> str:
         """Why the latest request went where it went."""
-        return "; ".join(f"{a.model}: {a.outcome}" for a in self.last) or "no request yet"
+        return describe(self.last)
 
     def _local(self) -> Model:
         if self.private is None:
@@ -189,11 +264,8 @@ class PrivateRoute:
             self.private = model
         return self.private
 
-    def _choose(self, prompt: Any, kwargs: dict[str, Any], confidential: bool) -> Any:
-        from fondasi.guard import find_pii
-
-        text = _text_of(prompt) + "\n" + str(kwargs.get("system") or "")
-        kinds = sorted({finding.type for finding in find_pii(text)})
+    def _choose(self, text: str, confidential: bool) -> ModelHandle:
+        kinds = sorted(set(self.pii(text)))
         if confidential or kinds:
             why = "marked confidential" if confidential else f"personal data ({', '.join(kinds)})"
             self.last = [Attempt(self.private_id, f"answered locally: {why} never leaves")]
@@ -201,72 +273,38 @@ class PrivateRoute:
         self.last = [Attempt(self.id, "answered: no personal data found")]
         return self.public
 
-    def generate(self, prompt: Any, *, confidential: bool = False, **kwargs: Any) -> Completion:
-        """Route, then generate; ``Completion.model`` says which model answered."""
-        target = self._choose(prompt, kwargs, confidential)
-        answer: Completion = target.generate(prompt, **kwargs)
-        if isinstance(target, Fallback):
-            self.last = target.last
-        elif target is self.private:
-            self._record(answer.cost_usd)
-        return answer
+    def for_texts(self, texts: Sequence[str]) -> ModelHandle:
+        """Texts with personal data are embedded or classified by the private model."""
+        return self._choose("\n".join(texts), False)
 
-    def stream(self, prompt: Any, *, confidential: bool = False, **kwargs: Any) -> Iterator[Chunk]:
-        """Route, then stream."""
-        target = self._choose(prompt, kwargs, confidential)
-        start = time.perf_counter()
-        final: Chunk | None = None
-        for chunk in target.stream(prompt, **kwargs):
-            final = chunk
-            yield chunk
-        if isinstance(target, Fallback):
-            self.last = target.last
-        if self.private is not None and target is self.private and self.policy is not None:
-            usage = final.usage if final is not None else None
-            self._record(self.policy.cost(self.private, usage, time.perf_counter() - start))
+    def stream(
+        self, prompt: PromptInput, *, options: GenerateOptions | None = None, **kwargs: Any
+    ) -> Iterator[Chunk]:
+        """Route, then stream; the final chunk says where the request went and why."""
+        confidential = options_of(options, _overrides(kwargs)).confidential
+        text = _text_of(prompt) + "\n" + str(kwargs.get("system") or "")
+        target = self._choose(text, confidential)
+        mine = list(self.last)
+        local = target is self.private
 
-    def _record(self, cost: float | None) -> None:
+        def flow() -> Iterator[Chunk]:
+            for chunk in target.stream(prompt, options=options, **kwargs):
+                if chunk.final and local:
+                    self._record(chunk.cost_usd, mine)
+                if chunk.final and isinstance(target, Fallback):
+                    self.last = target.last  # the chain's own account is the fuller one
+                yield chunk
+
+        return routed(flow(), lambda: describe(mine))
+
+    def _record(self, cost: float | None, attempts: list[Attempt]) -> None:
         if self.policy is None:
             return
-        from fondasi.monitor.ledger import RoutedCall
-
         self.policy.record(
-            RoutedCall(model=self.private_id, cost_usd=cost, answered=True, decision=self.explain())
+            RoutedCall(
+                model=self.private_id, cost_usd=cost, answered=True, decision=describe(attempts)
+            )
         )
 
 
-def route(
-    model_id: str,
-    chain: list[str],
-    private: str | None,
-    settings: Settings,
-    loader: Callable[[str], Model],
-) -> Model | Fallback | PrivateRoute:
-    """The model, chain or private route that the settings' routing policy asks for."""
-    router = settings.router
-    primary: Model | None = None
-    if not chain and (router.budgets or router.latency_slo_ms):
-        try:  # budgets and the SLO only route hosted models: look before wrapping
-            primary = loader(model_id)
-        except BadInputError:
-            primary = None
-        if primary is not None and not primary.remote:
-            return primary
-    spare = router.over_budget_model or private
-    if router.budgets and spare and spare != model_id and spare not in chain:
-        chain = [*chain, spare]
-    policy = None
-    if chain or private or router.budgets or router.latency_slo_ms:
-        from fondasi.models.route_policy import RoutePolicy
-
-        policy = RoutePolicy.from_settings(settings)
-    public: Model | Fallback
-    if chain or router.budgets or router.latency_slo_ms:
-        loaded = {model_id: primary} if primary is not None else {}
-        public = Fallback([model_id, *chain], loader, loaded, policy=policy)
-    else:
-        public = primary or loader(model_id)
-    remote = isinstance(public, Fallback) or public.remote
-    if private and remote and private != model_id:
-        return PrivateRoute(public, private, loader, policy=policy)
-    return public
+__all__ = ["Attempt", "Fallback", "PrivateRoute", "describe"]

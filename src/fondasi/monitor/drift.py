@@ -278,7 +278,7 @@ def load_embedder(name: str, settings: Any) -> Embed:
     """The local embedding model ``name`` as a texts -> vectors function (queries' side).
 
     Hosted embedding models are refused: drift reads logged prompts, which stay here."""
-    from fondasi.models.handle import load
+    from fondasi.models.load import load
 
     handle = load(name, settings)
     if handle.remote:

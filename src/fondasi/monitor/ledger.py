@@ -10,30 +10,20 @@ import calendar
 import time
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
 
+from fondasi.models.route_policy import RoutedCall
 from fondasi.monitor import tables
 from fondasi.monitor.store import Store
-
-
-class RoutedCall(BaseModel):
-    """One request through the router."""
-
-    model_config = ConfigDict(frozen=True)
-
-    ts: float = Field(default_factory=time.time, description="UTC epoch seconds.")
-    model: str = Field(description="The model that answered (or the last one tried).")
-    provider: str | None = Field(default=None, description="Its API provider; None if local.")
-    cost_usd: float | None = Field(default=None, description="What the answer cost.")
-    answered: bool = Field(description="Whether any model answered.")
-    decision: str = Field(description="Every model tried and why, in words.")
 
 
 def month_start(now: float | None = None) -> float:
     """The first second of the current calendar month, UTC."""
     day = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return calendar.timegm((day.year, day.month, 1, 0, 0, 0))
+
+
+__all__ = ["Ledger", "RoutedCall", "month_start"]
 
 
 class Ledger:

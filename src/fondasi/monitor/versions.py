@@ -8,7 +8,6 @@ endpoints take effect without a restart.
 
 from __future__ import annotations
 
-import difflib
 import json
 import random
 import time
@@ -16,10 +15,12 @@ import time
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
-from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.errors import BadInputError
+from fondasi.models.split import choose, split_text
 from fondasi.monitor import tables
 from fondasi.monitor.records import Alias, AliasChange, AliasTarget
 from fondasi.monitor.store import Store
+from fondasi.registry import unknown
 
 A = tables.aliases
 H = tables.alias_history
@@ -35,21 +36,18 @@ def _dump(targets: list[AliasTarget]) -> str:
 
 def pick(alias: Alias, rng: random.Random) -> AliasTarget:
     """One target, chosen by the traffic shares."""
-    total = sum(t.weight for t in alias.targets)
-    point = rng.uniform(0, total)
-    for target in alias.targets:
-        point -= target.weight
-        if point <= 0:
-            return target
-    return alias.targets[-1]
+    ref = choose(shares(alias), rng)
+    return next(target for target in alias.targets if target.model == ref)
 
 
 def describe(alias: Alias) -> str:
     """``support-bot -> a (90%), b (10%)``."""
-    if len(alias.targets) == 1:
-        return f"{alias.name} -> {alias.targets[0].model}"
-    parts = ", ".join(f"{t.model} ({t.weight:g}%)" for t in alias.targets)
-    return f"{alias.name} -> {parts}"
+    return split_text(alias.name, shares(alias))
+
+
+def shares(alias: Alias) -> list[tuple[str, float]]:
+    """The alias's targets as (model, percent) pairs."""
+    return [(target.model, target.weight) for target in alias.targets]
 
 
 class Versions:
@@ -71,8 +69,7 @@ class Versions:
         """One alias; an unknown name lists close ones."""
         found = self.all()
         if name not in found:
-            close = difflib.get_close_matches(name, list(found), n=3, cutoff=0.5)
-            raise UnknownChoiceError("alias", name, sorted(found) or ["(none)"], close)
+            raise unknown("alias", name, found)
         return found[name]
 
     def history(self, name: str) -> list[AliasChange]:

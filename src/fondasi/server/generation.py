@@ -1,24 +1,19 @@
 """Turning OpenAI requests into fondasi calls and fondasi answers back into OpenAI shapes.
 
-Every generation streams underneath: ``collect`` gathers a stream into an ``Answer`` with
-its usage, time to first token and cost, so chat and text completions, streamed or not,
-are timed and priced the same way.
+Every generation streams underneath; the model's final chunk says who answered, the cost
+and the timing, so chat and text completions, streamed or not, are logged the same way.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from fondasi.costs import call_cost
 from fondasi.server.errors import APIError
 from fondasi.server.schemas import ChatMessage, ChatRequest, Sampling
-from fondasi.types import Chunk, GenerateOptions, Message, Role, Usage
+from fondasi.types import GenerateOptions, Message, Role, Usage
 
 ROLES = {"system": Role.SYSTEM, "developer": Role.SYSTEM, "user": Role.USER}
 ROLES["assistant"] = Role.ASSISTANT
@@ -106,70 +101,6 @@ def log_messages(turns: list[Message], redact: Any) -> str:
     return json.dumps(
         [{"role": m.role.value, "content": redact(m.content)} for m in turns], ensure_ascii=False
     )
-
-
-@dataclass
-class Answer:
-    """A collected generation."""
-
-    text: str
-    usage: Usage
-    finish_reason: str
-    started: float  # perf_counter when the model was called
-    first_token: float | None  # perf_counter at the first text
-    seconds: float
-
-
-def collect(chunks: Iterator[Chunk]) -> Answer:
-    """Gather a stream (on a worker thread), timing it."""
-    started = time.perf_counter()
-    first = None
-    parts = []
-    final: Chunk | None = None
-    for chunk in chunks:
-        if chunk.text and first is None:
-            first = time.perf_counter()
-        parts.append(chunk.text)
-        final = chunk
-    if final is None or final.usage is None:
-        raise RuntimeError("the model ended its answer without usage")
-    return Answer(
-        text="".join(parts),
-        usage=final.usage,
-        finish_reason=final.finish_reason or "stop",
-        started=started,
-        first_token=first,
-        seconds=time.perf_counter() - started,
-    )
-
-
-def answered_by(base: Any, ref: str) -> str:
-    """The model that answered: the one a fallback chain or privacy route chose, else ``ref``."""
-    for attempt in getattr(base, "last", None) or []:
-        if str(attempt.outcome).startswith("answered"):
-            return str(attempt.model)
-    return ref
-
-
-def _model_for(base: Any, model_id: str) -> Any:
-    if hasattr(base, "spec"):
-        return base
-    loaded = getattr(base, "loaded", None)
-    if isinstance(loaded, dict) and model_id in loaded:
-        return loaded[model_id]
-    private = getattr(base, "private", None)
-    if private is not None and getattr(private, "id", None) == model_id:
-        return private
-    public = getattr(base, "public", None)
-    return _model_for(public, model_id) if public is not None else None
-
-
-def cost(base: Any, model_id: str, usage: Usage, seconds: float) -> float | None:
-    """What the call cost: API tokens or hardware time of the model that answered."""
-    model = _model_for(base, model_id)
-    if model is None:
-        return None
-    return call_cost(model.spec.card, model.remote, usage, seconds, model.usd_per_hour)
 
 
 def usage_json(usage: Usage) -> dict[str, int]:

@@ -11,11 +11,13 @@ import contextvars
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from fondasi.backends.base import Capability
+from fondasi.backends.base import Capability, Purpose
 from fondasi.backends.batching import MicroBatcher
 from fondasi.errors import BadInputError
+from fondasi.models.contract import ModelHandle
+from fondasi.models.handle import Model
 from fondasi.monitor.records import GuardEventRecord
 from fondasi.server.config import ServeConfig
 from fondasi.server.limits import Lane
@@ -43,39 +45,30 @@ def as_record(event: Any) -> GuardEventRecord:
 
 @dataclass
 class Served:
-    """One loaded model and what serving it needs."""
+    """One composed model (routes and guard included) and what serving it needs."""
 
     ref: str
-    handle: Any  # fondasi Model, Fallback or PrivateRoute, maybe guarded
-    base: Any  # the unguarded handle: capabilities, backend, route explanations
+    handle: ModelHandle
     lane: Lane
     batchers: dict[str, MicroBatcher] = field(default_factory=dict)
 
     def can(self, capability: Capability) -> bool:
-        """Whether the model can do this; routes (fallbacks) are generators."""
-        capabilities = getattr(self.base, "capabilities", None)
-        if capabilities is None:
-            return capability in {Capability.GENERATE, Capability.CHAT}
-        return capability in capabilities
+        """Whether the model can do this."""
+        return self.handle.can(capability)
 
     @property
     def local(self) -> bool:
-        """A plain model on this machine (not a hosted API or a route over several)."""
-        return getattr(self.base, "remote", True) is False
-
-    def explain(self) -> str | None:
-        """The route the latest call took, for fallbacks and privacy routes."""
-        explain = getattr(self.base, "explain", None)
-        return str(explain()) if callable(explain) else None
+        """Whether every call stays on this machine."""
+        return not self.handle.remote
 
     def batcher(self, purpose: str | None, config: ServeConfig) -> MicroBatcher:
         """The micro-batcher for this model and purpose (E5 embeds queries differently)."""
         key = purpose or ""
         if key not in self.batchers:
-            embed = self.base.embed
+            embed = self.handle.embed
 
             def run(texts: list[str]) -> Any:
-                return embed(texts, purpose=purpose)
+                return embed(texts, purpose=cast(Purpose, purpose))
 
             self.batchers[key] = MicroBatcher(run, config.embed_batch, config.embed_wait_ms)
         return self.batchers[key]
@@ -94,7 +87,7 @@ class ModelPool:
         settings: Settings,
         config: ServeConfig,
         policy: Any = None,
-        loader: Callable[[str], Any] | None = None,
+        loader: Callable[[str], Model] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -109,12 +102,12 @@ class ModelPool:
         """Refs loaded so far."""
         return sorted(self._served)
 
-    def _load_handle(self, ref: str) -> Any:
-        if self._loader is not None:
-            return self._loader(ref)
-        import fondasi
+    def _load_handle(self, ref: str) -> ModelHandle:
+        from fondasi.api import model
 
-        return fondasi.model(ref, self.settings)
+        return model(
+            ref, self.settings, guard=self.policy, on_event=_on_event, load_plain=self._loader
+        )
 
     def get(self, ref: str) -> Served:
         """The served model for ``ref``, loading it (in this thread) the first time."""
@@ -125,20 +118,16 @@ class ModelPool:
         with gate:
             if ref in self._served:
                 return self._served[ref]
-            base = self._load_handle(ref)
-            handle = base
-            generates = Capability.GENERATE in getattr(base, "capabilities", {Capability.GENERATE})
-            if self.policy is not None and generates:
-                handle = self.policy.wrap(base, on_event=_on_event)
+            handle = self._load_handle(ref)
             # A local generator uses every core: one call at a time. A local embedder takes
             # a batch's worth of requests at once (its micro-batcher merges them); a hosted
             # model takes as many as its provider will.
-            if getattr(base, "remote", True) is not False:
+            if handle.remote:
                 capacity = self.config.remote_concurrency
             else:
-                capacity = 1 if generates else self.config.embed_batch
+                capacity = 1 if handle.can(Capability.GENERATE) else self.config.embed_batch
             lane = Lane(ref, capacity, self.config.max_queue, self.config.max_wait_s)
-            served = Served(ref=ref, handle=handle, base=base, lane=lane)
+            served = Served(ref=ref, handle=handle, lane=lane)
             self._served[ref] = served
             return served
 

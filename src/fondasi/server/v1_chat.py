@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -11,14 +10,11 @@ from fastapi.responses import StreamingResponse
 
 from fondasi.backends.base import Capability
 from fondasi.errors import BadInputError, FondasiError
+from fondasi.models.results import fold
 from fondasi.server.auth import Caller, state_of
 from fondasi.server.errors import APIError, from_fondasi
 from fondasi.server.generation import (
-    Answer,
-    answered_by,
     bad,
-    collect,
-    cost,
     log_messages,
     messages,
     options,
@@ -31,7 +27,7 @@ from fondasi.server.recorder import CallLog
 from fondasi.server.schemas import ChatRequest, CompletionRequest, Sampling
 from fondasi.server.serving import note_guard, serve_model
 from fondasi.server.state import Route, ServerState
-from fondasi.types import Chunk, GenerateOptions
+from fondasi.types import Answered, Chunk, Completion, GenerateOptions
 
 router = APIRouter()
 
@@ -79,27 +75,32 @@ async def completions(body: CompletionRequest, request: Request, key: Caller) ->
 
 
 def _continuation(served: Served, prompt: str, opts: GenerateOptions) -> Callable[[], Any]:
-    # A plain local model continues the text as given (a chat model would otherwise wrap it
-    # in its chat template); guarded models and routes take it through their own stream.
-    backend = getattr(served.handle, "backend", None)
-    if served.local and backend is not None and served.handle is served.base:
-        return lambda: iter(backend.stream(prompt, opts))
-    return lambda: iter(served.handle.stream(prompt, options=opts))
+    # The text is continued as given: a chat model's template would otherwise wrap it.
+    return lambda: iter(served.handle.stream(prompt, options=opts, chat_template=False))
 
 
-def _finish(
-    state: ServerState, call: CallLog, served: Served, route: Route, answer: Answer
-) -> None:
-    call.version = answered_by(served.base, route.ref)
-    explained = served.explain()
-    call.decision = "; ".join(part for part in (route.decision, explained) if part) or None
+def _finish(state: ServerState, call: CallLog, route: Route, final: Answered, text: str) -> None:
+    """Log who answered (from the model's own account), the route, tokens, cost and text."""
+    call.version = final.model or route.ref
+    call.decision = "; ".join(part for part in (route.decision, final.route) if part) or None
+    call.cost_usd = final.cost_usd
+    if state.config.log_text:
+        call.response_text = state.redact(text)
+
+
+def _gather(call: CallLog, chunks: Iterator[Chunk], ref: str) -> Completion:
+    """The whole answer, noting when its first text came (queueing included)."""
+
+    def noted() -> Iterator[Chunk]:
+        for chunk in chunks:
+            if chunk.text:
+                call.first()
+            yield chunk
+
+    answer = fold(noted(), ref)
     call.prompt_tokens = answer.usage.prompt_tokens
     call.completion_tokens = answer.usage.completion_tokens
-    call.cost_usd = cost(served.base, call.version, answer.usage, answer.seconds)
-    if answer.first_token is not None:
-        call.first_token = answer.first_token
-    if state.config.log_text:
-        call.response_text = state.redact(answer.text)
+    return answer
 
 
 def _envelope(call: CallLog, chat: bool, chunk: bool) -> dict[str, Any]:
@@ -126,11 +127,13 @@ async def _answer(
     if not body.stream:
         async with served.lane.slot():
             try:
-                answer = await state.runner.run(lambda: collect(make()), timeout=timeout)
+                answer = await state.runner.run(
+                    lambda: _gather(call, make(), route.ref), timeout=timeout
+                )
             except FondasiError as exc:
                 note_guard(call, exc)
                 raise
-        _finish(state, call, served, route, answer)
+        _finish(state, call, route, answer, answer.text)
         choice: dict[str, Any] = {"index": 0, "finish_reason": answer.finish_reason}
         if chat:
             choice["message"] = {"role": "assistant", "content": answer.text}
@@ -156,7 +159,6 @@ async def _stream(
 ) -> StreamingResponse:
     ticket = await served.lane.acquire()
     call.cleanups.append(ticket.release)
-    started = time.perf_counter()
     chunks = state.runner.stream(make, timeout=state.config.timeout_s)
     call.cleanups.append(chunks.aclose)
     # The first chunk is awaited here so that failures before any text (a guard block, a
@@ -168,7 +170,8 @@ async def _stream(
     except FondasiError as exc:
         note_guard(call, exc)
         raise
-    call.version = answered_by(served.base, route.ref)
+    if first is not None and first.model:
+        call.version = first.model  # the first chunk names the model that is answering
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def delta(text: str | None, finish: str | None, role: bool = False) -> bytes:
@@ -199,16 +202,10 @@ async def _stream(
                 final = chunk
             if final is None or final.usage is None:
                 raise BadInputError("the model ended its answer without usage")
-            answer = Answer(
-                "".join(parts),
-                final.usage,
-                final.finish_reason or "stop",
-                started,
-                call.first_token,
-                time.perf_counter() - started,
-            )
-            _finish(state, call, served, route, answer)
-            yield delta(None, answer.finish_reason)
+            call.prompt_tokens = final.usage.prompt_tokens
+            call.completion_tokens = final.usage.completion_tokens
+            _finish(state, call, route, final, "".join(parts))
+            yield delta(None, final.finish_reason or "stop")
             if include_usage:
                 usage = {
                     **_envelope(call, chat, True),

