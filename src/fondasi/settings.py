@@ -6,7 +6,6 @@ Sources, first wins: explicit arguments, ``FONDASI_*`` environment variables,
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -20,8 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.errors import BadInputError
 from fondasi.providers import BUILTIN_PROVIDERS, ProviderConfig
+from fondasi.registry import unknown
 
 DEFAULT_HOME = Path("~/.fondasi")
 
@@ -218,8 +218,7 @@ class Settings(BaseSettings):
         """A provider's endpoint and key sources; an unknown name lists the known ones."""
         known = {**BUILTIN_PROVIDERS, **self.providers}
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-            raise UnknownChoiceError("provider", name, sorted(known), close)
+            raise unknown("provider", name, known)
         config = known[name]
         if name in BUILTIN_PROVIDERS and name in self.providers:
             # A [providers.openai] table refines the built-in entry; unset fields keep it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from fondasi.catalog.schema import Kind, ModelCard, Task
 from fondasi.errors import CatalogError, UnknownModelError
+from fondasi.registry import close_matches
 
 try:  # the C loader is several times faster; fall back where libyaml is absent
     from yaml import CSafeLoader as _Loader
@@ -116,7 +116,7 @@ class Catalog:
         """Ids (or aliases) that look most like ``text``."""
         key = text.strip().lower()
         names = [*self._cards, *self._aliases]
-        close = difflib.get_close_matches(key, names, n=n * 2, cutoff=0.5)
+        close = close_matches(key, names, n=n * 2)
         # Substring hits ("llama" -> "llama-3-8b") are what people expect first.
         contains = [name for name in names if key and key in name]
         ordered = [self._aliases.get(name, name) for name in [*contains, *close]]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 import typer
 from rich.panel import Panel
 from rich.table import Table
@@ -13,6 +11,7 @@ from fondasi.cli._render import console, count, esc, print_json, tokens, yes_no
 from fondasi.errors import BadInputError, UnknownChoiceError
 from fondasi.recommend.estimates import memory_fit
 from fondasi.recommend.requirements import parse_task
+from fondasi.registry import close_matches
 from fondasi.settings import Settings
 
 app = typer.Typer(help="Know the models: list, show and search the catalog.")
@@ -29,7 +28,7 @@ def parse_kind(value: str) -> Kind:
         return Kind(value.strip().lower())
     except ValueError:
         names = [kind.value for kind in Kind]
-        close = difflib.get_close_matches(value.lower(), names, n=2, cutoff=0.5)
+        close = close_matches(value.lower(), names, n=2)
         raise UnknownChoiceError("kind", value, names, close) from None
 
 

@@ -6,7 +6,6 @@ guessable secrets); lookups by hash then cost one indexed read per request.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -20,6 +19,7 @@ from fondasi.errors import BadInputError, UnknownChoiceError
 from fondasi.monitor import tables
 from fondasi.monitor.records import KeyInfo
 from fondasi.monitor.store import Store
+from fondasi.registry import close_matches
 
 PREFIX = "fsk-"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -106,7 +106,7 @@ class KeyStore:
             if name_or_id in (key.name, key.id):
                 return key
         names = [k.name for k in keys] + [k.id for k in keys]
-        close = difflib.get_close_matches(name_or_id, names, n=3, cutoff=0.5)
+        close = close_matches(name_or_id, names)
         raise UnknownChoiceError("key", name_or_id, [k.name for k in keys] or ["(none)"], close)
 
     def revoke(self, name_or_id: str) -> KeyInfo:

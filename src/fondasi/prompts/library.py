@@ -7,15 +7,14 @@ same name, the way user catalog cards do.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from difflib import get_close_matches
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from fondasi.errors import UnknownChoiceError
 from fondasi.prompts.sandbox import PromptError
 from fondasi.prompts.template import PromptTemplate
+from fondasi.registry import unknown
 
 BUNDLED = Path(__file__).parent / "templates"
 SUFFIXES = (".yaml", ".yml")
@@ -69,10 +68,7 @@ class PromptLibrary:
         if path.suffix in SUFFIXES and (path.exists() or "/" in ref or "\\" in ref):
             return read_template(path)
         if ref not in self.paths:
-            names = self.names()
-            raise UnknownChoiceError(
-                "prompt template", ref, names, get_close_matches(ref, names, n=3, cutoff=0.5)
-            )
+            raise unknown("prompt template", ref, self.names())
         template = read_template(self.paths[ref])
         if template.name != ref:
             raise PromptError(f"{self.paths[ref]}: name {template.name!r} must match the file name")

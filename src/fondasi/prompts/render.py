@@ -11,13 +11,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from difflib import get_close_matches
 from typing import Any
 
 from fondasi.prompts.sandbox import PromptError
 from fondasi.prompts.sandbox import render as render_text
 from fondasi.prompts.select import Embed, Pick, selector
 from fondasi.prompts.template import PromptTemplate
+from fondasi.registry import close_matches
 from fondasi.types import Message, Role
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def check_variables(template: PromptTemplate, variables: Mapping[str, Any]) -> d
     """The caller's variables as strings; a missing or unknown one is a clear error."""
     unknown = [name for name in variables if name not in template.variables]
     if unknown:
-        close = get_close_matches(unknown[0], template.variables, n=1)
+        close = close_matches(unknown[0], template.variables, n=1, cutoff=0.6)
         hint = (
             f"; did you mean {close[0]!r}?"
             if close

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fondasi.catalog.schema import Task
 from fondasi.errors import UnknownChoiceError
+from fondasi.registry import close_matches
 
 
 class Deploy(StrEnum):
@@ -93,7 +93,7 @@ def parse_task(value: str | Task) -> Task:
     if key in TASK_ALIASES:
         return TASK_ALIASES[key]
     names = [task.value for task in Task]
-    close = difflib.get_close_matches(key, [*names, *TASK_ALIASES], n=3, cutoff=0.6)
+    close = close_matches(key, [*names, *TASK_ALIASES], cutoff=0.6)
     close = list(dict.fromkeys(TASK_ALIASES[c].value if c in TASK_ALIASES else c for c in close))
     raise UnknownChoiceError("task", str(value), names, close)
 

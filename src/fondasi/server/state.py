@@ -6,7 +6,6 @@ revoke`` or ``fondasi serve alias ...`` in another process take effect without a
 
 from __future__ import annotations
 
-import difflib
 import random
 import time
 from collections import OrderedDict
@@ -18,6 +17,7 @@ from fondasi.monitor.records import Alias, KeyInfo
 from fondasi.monitor.store import Store
 from fondasi.monitor.versions import Versions, describe, pick
 from fondasi.monitor.writer import LogWriter
+from fondasi.registry import close_matches
 from fondasi.server.config import ServeConfig
 from fondasi.server.errors import APIError
 from fondasi.server.limits import RateLimiter
@@ -105,7 +105,7 @@ class ServerState:
         """Resolve a requested name (alias split included), checking the key's allow-list."""
         aliases = self.aliases()
         if name not in aliases and name not in self.config.models:
-            close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.4)
+            close = close_matches(name, self.names(), cutoff=0.4)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise APIError(
                 404,

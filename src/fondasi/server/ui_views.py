@@ -5,7 +5,6 @@ Pure data in, template context out; the routes in ``ui.py`` only check the viewe
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
 from collections.abc import Sequence
@@ -13,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fondasi.errors import BadInputError, FondasiError, UnknownChoiceError
+from fondasi.errors import BadInputError, FondasiError
 from fondasi.monitor.drift import DriftConfig, ModelDrift, check_all, load_embedder
 from fondasi.monitor.records import KeyInfo
 from fondasi.monitor.versions import Versions
+from fondasi.registry import unknown
 from fondasi.server.ui_charts import dashboard_charts
 
 if TYPE_CHECKING:
@@ -116,8 +116,7 @@ def check_model(state: ServerState, viewer: Viewer, model: str | None) -> str | 
         return None
     known = known_models(state, viewer)
     if model not in known:
-        close = difflib.get_close_matches(str(model), known, n=3, cutoff=0.4)
-        raise UnknownChoiceError("model", str(model), known or ["(none yet)"], close)
+        raise unknown("model", str(model), known, cutoff=0.4, empty="(none yet)")
     return model
 
 
@@ -180,7 +179,7 @@ def recent_requests(
 
 def models_page(state: ServerState, viewer: Viewer) -> dict[str, Any]:
     """What is served, the aliases and their history, and the catalog."""
-    from fondasi import load_catalog
+    from fondasi.api import load_catalog
 
     versions = Versions(state.store)
     aliases = [a for name, a in sorted(state.aliases().items()) if viewer.may_see(name)]
