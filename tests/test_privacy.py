@@ -13,8 +13,8 @@ from pydantic import SecretStr
 import fondasi
 from fondasi.errors import BadInputError
 from fondasi.guard import find_pii
-from fondasi.providers import ProviderConfig
 from fondasi.models.router import PrivateRoute
+from fondasi.providers import ProviderConfig
 from fondasi.settings import Settings
 
 from .conftest import Cli

@@ -12,11 +12,11 @@ from pydantic import SecretStr
 
 import fondasi
 from fondasi.errors import BadInputError
+from fondasi.models.route_policy import LatencyWatch
+from fondasi.models.router import Fallback, PrivateRoute
 from fondasi.monitor.ledger import Ledger, RoutedCall, month_start
 from fondasi.monitor.store import Store
 from fondasi.providers import ProviderConfig
-from fondasi.models.route_policy import LatencyWatch
-from fondasi.models.router import Fallback, PrivateRoute
 from fondasi.settings import RouterSettings, Settings
 
 from .conftest import Cli

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 import fondasi
 from fondasi.errors import BadInputError, FondasiError
-from fondasi.providers import ProviderConfig
 from fondasi.models.router import Fallback
+from fondasi.providers import ProviderConfig
 from fondasi.settings import Settings
 
 from .conftest import Cli

@@ -9,7 +9,7 @@ adapt, measure, guard and serve it.
 
 from __future__ import annotations
 
-from fondasi.api import model
+from fondasi.api import card, load_catalog, model, recommend
 from fondasi.backends.base import Capability
 from fondasi.catalog import Catalog, Kind, ModelCard, Task
 from fondasi.errors import (
@@ -28,12 +28,11 @@ from fondasi.prompts.parse import OutputParseError
 from fondasi.prompts.render import Rendered
 from fondasi.prompts.sandbox import PromptError
 from fondasi.prompts.template import PromptTemplate as Prompt
-from fondasi.recommend import Ranking, Recommendation, Requirements, rank
+from fondasi.recommend import Ranking, Recommendation, Requirements
 from fondasi.settings import Settings
 from fondasi.system import Hardware
 from fondasi.types import Completion, GenerateOptions, Message
-
-__version__ = "0.1.0"
+from fondasi.version import __version__
 
 __all__ = [
     "Answer",
@@ -72,28 +71,3 @@ __all__ = [
     "model",
     "recommend",
 ]
-
-
-def load_catalog(settings: Settings | None = None) -> Catalog:
-    """The built-in model cards plus the user's own (``FONDASI_HOME/catalog/*.yaml``)."""
-    settings = settings or Settings.load()
-    return Catalog.load(settings.card_dirs())
-
-
-def card(model_id: str, settings: Settings | None = None) -> ModelCard:
-    """One model's card; an unknown id raises ``UnknownModelError`` naming close matches."""
-    return load_catalog(settings).get(model_id)
-
-
-def recommend(
-    requirements: Requirements,
-    *,
-    catalog: Catalog | None = None,
-    hardware: Hardware | None = None,
-    settings: Settings | None = None,
-) -> list[Recommendation]:
-    """The best catalog models for ``requirements``, best first, each with its reasons."""
-    from fondasi import system
-
-    ranking = rank(requirements, catalog or load_catalog(settings), hardware or system.detect())
-    return ranking.picks

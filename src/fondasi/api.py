@@ -12,14 +12,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fondasi.catalog.loader import Catalog
+from fondasi.catalog import Catalog, ModelCard
 from fondasi.errors import UnknownModelError
 from fondasi.extras import is_installed, require
 from fondasi.models.compose import Plan, compose
 from fondasi.models.contract import ModelHandle
 from fondasi.models.handle import Model
 from fondasi.models.load import load
+from fondasi.recommend import Recommendation, Requirements, rank
 from fondasi.settings import Settings
+from fondasi.system import Hardware
 
 if TYPE_CHECKING:
     from fondasi.guard.policy import EventSink, Policy
@@ -121,4 +123,29 @@ def _alias(model_id: str, catalog: Catalog, settings: Settings) -> list[tuple[st
     return shares(found) if found is not None else []
 
 
-__all__ = ["model"]
+def load_catalog(settings: Settings | None = None) -> Catalog:
+    """The built-in model cards plus the user's own (``FONDASI_HOME/catalog/*.yaml``)."""
+    settings = settings or Settings.load()
+    return Catalog.load(settings.card_dirs())
+
+
+def card(model_id: str, settings: Settings | None = None) -> ModelCard:
+    """One model's card; an unknown id raises ``UnknownModelError`` naming close matches."""
+    return load_catalog(settings).get(model_id)
+
+
+def recommend(
+    requirements: Requirements,
+    *,
+    catalog: Catalog | None = None,
+    hardware: Hardware | None = None,
+    settings: Settings | None = None,
+) -> list[Recommendation]:
+    """The best catalog models for ``requirements``, best first, each with its reasons."""
+    from fondasi import system
+
+    ranking = rank(requirements, catalog or load_catalog(settings), hardware or system.detect())
+    return ranking.picks
+
+
+__all__ = ["card", "load_catalog", "model", "recommend"]

@@ -76,7 +76,7 @@ def _provider_status(settings: Settings, name: str) -> KeyStatus:
 
 def examine(settings: Settings, catalog: Catalog) -> Report:
     """Inspect this machine without importing any ML library."""
-    from fondasi import __version__
+    from fondasi.version import __version__
 
     bundled = [
         BundledModel(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from fondasi import __version__
+from fondasi.version import __version__
 from fondasi.cli import (
     classify,
     doctor,

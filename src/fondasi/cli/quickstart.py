@@ -96,7 +96,7 @@ def quickstart(
 
 def know_and_choose(tour: Tour) -> None:
     """Step 1: the recommendation for the task on this machine."""
-    import fondasi
+    from fondasi.api import recommend
     from fondasi.recommend import Requirements
 
     step(
@@ -107,7 +107,7 @@ def know_and_choose(tour: Tour) -> None:
         "qualify.",
     )
     wanted = Requirements(task="classification", lang="id", privacy="high", top=3)
-    for pick in fondasi.recommend(wanted, settings=tour.settings):
+    for pick in recommend(wanted, settings=tour.settings):
         memory = f", {pick.memory_gb:g} GB" if pick.memory_gb else ""
         console.print(f"  {pick.rank}. [bold]{esc(pick.model_id)}[/] ({pick.approach}{memory})")
         for reason in pick.why[:2]:

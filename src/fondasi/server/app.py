@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from fondasi import __version__
+from fondasi.version import __version__
 from fondasi.monitor.store import Store
 from fondasi.monitor.versions import Versions
 from fondasi.monitor.writer import LogWriter

@@ -1,0 +1,1 @@
+"""Prompt templates: zero-shot and few-shot rendering, chat forms, answer parsing."""
