@@ -343,3 +343,29 @@ def test_the_finish_report_says_plainly_when_the_baseline_wins() -> None:
         "metrics": {"accuracy": 0.61}, "baseline": {"accuracy": 0.71, "macro_f1": 0.7},
     }  # fmt: skip
     assert "The classical baseline is more accurate than this model" in model_card(meta)
+
+
+def test_methods_and_tasks_are_registered_objects_that_declare_their_behaviour() -> None:
+    from pydantic import ValidationError
+
+    from fondasi.backends.tuned import TASK_MODELS
+    from fondasi.tune.methods import method
+    from fondasi.tune.tasks import TASKS, task
+
+    assert set(TASKS) == {"classification", "causal-lm", "seq2seq"}
+    assert set(TASKS) <= set(TASK_MODELS)  # every task's tuned models load back
+    assert task("classification").best == "accuracy" and task("seq2seq").best == "loss"
+    assert task("classification").exports_onnx and not task("causal-lm").exports_onnx
+    with pytest.raises(UnknownChoiceError, match="classification"):
+        task("clasification")
+    with pytest.raises(ValidationError, match="classification"):
+        TuneOptions(base=MINILM, data=Path("x"), out=Path("y"), task="clasification")
+    with pytest.raises(TypeError, match=r"not a fondasi\.tune\.methods\.Method"):
+        METHODS.register("nothing", object())  # type: ignore[call-overload]
+    assert "nothing" not in METHODS
+    given = TuneOptions(base=MINILM, data=Path("x"), out=Path("y"), r=4, virtual_tokens=7)
+    assert method("lora").settings(given)["r"] == 4
+    assert method("prompt-tuning").settings(given) == {"num_virtual_tokens": 7}
+    assert method("full").settings(given) == {}
+    assert method("prompt-tuning").unmergeable and not method("lora").unmergeable
+    assert [m.name for m in METHODS.values() if not m.private] == ["prompt-tuning", "distill"]

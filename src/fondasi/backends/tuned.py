@@ -1,7 +1,9 @@
 """Models made by ``fondasi tune``: whole weights, or an adapter loaded on its base.
 
 The folder holds ``fondasi-tune.json`` (base id, task, method, labels); an adapter
-(LoRA, IA3, prompt tuning) is applied to the base model resolved the usual way.
+(LoRA, IA3, prompt tuning) is applied to the base model resolved the usual way. The
+task's registered ``TaskModel`` says which transformers class holds the model and which
+backend serves it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import json
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from fondasi.backends.base import Backend, ModelSpec
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
+from fondasi.registry import Registry
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -58,49 +61,125 @@ def base_folder(ref: str, settings: Settings) -> Path:
     return folder
 
 
-# The transformers class that holds each task's model; the head comes with it.
-TASK_MODELS = {
-    "classification": "AutoModelForSequenceClassification",
-    "causal-lm": "AutoModelForCausalLM",
-    "seq2seq": "AutoModelForSeq2SeqLM",
-}
+class TaskModel:
+    """What loading a tuned model of one task needs: the transformers class that holds it,
+    the arguments that give it the task's head, and the backend that answers with it.
+
+    A tune task (``fondasi.tune.tasks.Task``) is one of these plus how it trains. Both are
+    found by name in the ``fondasi.tune_tasks`` entry-point group, so a task from another
+    package is loaded back here without this layer importing the tune layer.
+    """
+
+    name: ClassVar[str]
+    auto_class: ClassVar[str]  # the transformers Auto class; the head comes with it
+
+    def arguments(self, labels: list[str]) -> dict[str, Any]:
+        """Keyword arguments for ``from_pretrained``: the head's labels, the weights' dtype."""
+        import torch
+
+        return {"dtype": torch.float32}
+
+    def serve(self, model: Any, tokenizer: Any, spec_id: str, meta: dict[str, Any]) -> Backend:
+        """The backend that answers with the loaded (or ONNX) ``model``."""
+        raise NotImplementedError
 
 
-def load_transformers(folder: Path, task: str, labels: list[str]) -> Any:
-    """The transformers model for ``task`` from ``folder`` (a new head for new labels)."""
-    import torch
-    import transformers
+def _adopt(name: str, member: object) -> TaskModel:
+    made = member() if isinstance(member, type) and issubclass(member, TaskModel) else member
+    if not isinstance(made, TaskModel):
+        raise TypeError(f"{member!r} is not a fondasi.backends.tuned.TaskModel")
+    if made.name != name:
+        raise ValueError(f"the tune task calls itself {made.name!r}, not {name!r}")
+    return made
 
-    quiet_transformers()
-    if task not in TASK_MODELS:
-        raise BadInputError(f"unknown task {task!r}; tasks: {', '.join(TASK_MODELS)}")
-    auto = getattr(transformers, TASK_MODELS[task])
-    extra: dict[str, Any] = {"dtype": torch.float32}
-    if task == "classification":
-        extra = {
+
+TASK_MODELS: Registry[TaskModel] = Registry(
+    "tune task", "fondasi.tune_tasks", builtins=(__name__,), adopt=_adopt
+)
+K = TypeVar("K", bound=TaskModel)
+
+
+def register_task_model(kind: type[K]) -> type[K]:
+    """Make tuned models of ``kind.name`` loadable."""
+    TASK_MODELS.register(kind.name, kind())
+    return kind
+
+
+@register_task_model
+class SequenceClassification(TaskModel):
+    """A label per text: a new classifier head over the base's encoder."""
+
+    name = "classification"
+    auto_class = "AutoModelForSequenceClassification"
+
+    def arguments(self, labels: list[str]) -> dict[str, Any]:
+        return {
             "num_labels": len(labels),
             "id2label": dict(enumerate(labels)),
             "label2id": {name: i for i, name in enumerate(labels)},
         }
+
+    def serve(self, model: Any, tokenizer: Any, spec_id: str, meta: dict[str, Any]) -> Backend:
+        from fondasi.backends.classify import SequenceClassifier
+
+        return SequenceClassifier(model, tokenizer, int(meta.get("max_length", 256)))
+
+
+@register_task_model
+class CausalLanguageModel(TaskModel):
+    """Text after a prompt, from a decoder-only model."""
+
+    name = "causal-lm"
+    auto_class = "AutoModelForCausalLM"
+
+    def serve(self, model: Any, tokenizer: Any, spec_id: str, meta: dict[str, Any]) -> Backend:
+        from fondasi.backends.hf_causal import CausalLM
+
+        return CausalLM(model, tokenizer, spec_id)
+
+
+@register_task_model
+class Seq2SeqLanguageModel(TaskModel):
+    """Text from text, by an encoder-decoder (T5, BART)."""
+
+    name = "seq2seq"
+    auto_class = "AutoModelForSeq2SeqLM"
+
+    def serve(self, model: Any, tokenizer: Any, spec_id: str, meta: dict[str, Any]) -> Backend:
+        from fondasi.backends.hf_encoders import Seq2SeqLM
+
+        return Seq2SeqLM(model, tokenizer, spec_id)
+
+
+def load_transformers(folder: Path, task: str, labels: list[str]) -> Any:
+    """The transformers model for ``task`` from ``folder`` (a new head for new labels)."""
+    import transformers
+
+    quiet_transformers()
+    kind = TASK_MODELS.get(task)  # an unknown task is refused with the close names
+    auto = getattr(transformers, kind.auto_class)
     # A new head is the point of tuning a classifier: transformers' report that its weights
     # were "newly initialized" would only alarm, so it is kept for real errors.
     level = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
-        return auto.from_pretrained(folder, use_safetensors=True, trust_remote_code=False, **extra)
+        return auto.from_pretrained(
+            folder, use_safetensors=True, trust_remote_code=False, **kind.arguments(labels)
+        )
     except ValueError as exc:  # the architecture has no model class for this task
         if "Unrecognized configuration class" not in str(exc):
             raise
-        kind = "an encoder-decoder" if _encoder_decoder(folder) else "not an encoder-decoder"
+        kind_of = "an encoder-decoder" if encoder_decoder(folder) else "not an encoder-decoder"
         raise BadInputError(
-            f"{folder.name} cannot be tuned for {task}: it is {kind} "
-            f"({'--task seq2seq' if _encoder_decoder(folder) else '--task causal-lm'} fits it)"
+            f"{folder.name} cannot be tuned for {task}: it is {kind_of} "
+            f"(--task {generation_task(folder)} fits it)"
         ) from None
     finally:
         transformers.logging.set_verbosity(level)
 
 
-def _encoder_decoder(folder: Path) -> bool:
+def encoder_decoder(folder: Path) -> bool:
+    """Whether the model in ``folder`` is an encoder-decoder (T5, BART)."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -110,7 +189,7 @@ def _encoder_decoder(folder: Path) -> bool:
 
 def generation_task(folder: Path) -> Literal["seq2seq", "causal-lm"]:
     """The generation task a base model is tuned for: seq2seq for T5/BART, else causal-lm."""
-    return "seq2seq" if _encoder_decoder(folder) else "causal-lm"
+    return "seq2seq" if encoder_decoder(folder) else "causal-lm"
 
 
 class OnnxLogits:
@@ -153,21 +232,16 @@ class TunedFactory:
         require("transformers", "local", "tuned models")
         from transformers import AutoTokenizer
 
-        from fondasi.backends.classify import SequenceClassifier
-        from fondasi.backends.hf_causal import CausalLM
-        from fondasi.backends.hf_encoders import Seq2SeqLM
-
         folder = spec.path
         if folder is None:
             raise BadInputError(f"{spec.id}: no folder")
         meta = read_meta(folder)
-        task, labels = meta["task"], list(meta.get("labels") or [])
+        task, labels = TASK_MODELS.get(meta["task"]), list(meta.get("labels") or [])
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         if meta.get("format") == "onnx":
             require("onnxruntime", "local", "exported models")
             weights = folder / ONNX_INT8 if (folder / ONNX_INT8).is_file() else folder / ONNX_FP32
-            logits = OnnxLogits(weights, labels)
-            return SequenceClassifier(logits, tokenizer, int(meta.get("max_length", 256)))
+            return task.serve(OnnxLogits(weights, labels), tokenizer, spec.id, meta)
         if meta.get("adapter"):
             require("peft", "tune", "adapters made by fondasi tune")
             from peft import PeftModel
@@ -178,15 +252,11 @@ class TunedFactory:
             level = hf_logging.get_verbosity()
             hf_logging.set_verbosity_error()
             try:
-                base = load_transformers(base_folder(meta["base"], settings), task, labels)
+                base = load_transformers(base_folder(meta["base"], settings), task.name, labels)
             finally:
                 hf_logging.set_verbosity(level)
             model = PeftModel.from_pretrained(base, folder)
         else:
-            model = load_transformers(folder, task, labels)
+            model = load_transformers(folder, task.name, labels)
         model.eval()
-        if task == "classification":
-            return SequenceClassifier(model, tokenizer, int(meta.get("max_length", 256)))
-        if task == "seq2seq":
-            return Seq2SeqLM(model, tokenizer, spec.id)
-        return CausalLM(model, tokenizer, spec.id)
+        return task.serve(model, tokenizer, spec.id, meta)

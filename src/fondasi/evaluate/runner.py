@@ -83,6 +83,12 @@ def read_data(task: Task, spec: DataSpec, what: str) -> list[Example]:
     return _prepared(task, examples)
 
 
+def _labelled_texts(task: Task) -> bool:
+    """Texts with one label each: the label set is read off the examples, and the baselines
+    (TF-IDF, majority) learn it from a train split. Said by the fields the task declares."""
+    return task.input_field == "text" and task.reference_field == "label"
+
+
 def build_context(
     task: Task, config: EvalConfig, settings: Settings
 ) -> tuple[Context, dict[str, Any]]:
@@ -90,7 +96,7 @@ def build_context(
     data = read_data(task, config.data, "data")
     info: dict[str, Any] = {"path": str(source_path(config.data)), "rows": len(data)}
     wants_train = any(c.shots for c in config.candidates) or (
-        config.baselines is not False and task.name == "classification"
+        config.baselines is not False and _labelled_texts(task)
     )
     train: list[Example] = []
     if config.train is not None:
@@ -128,7 +134,7 @@ def build_context(
         labels, descriptions = list(config.labels), dict(config.labels)
     elif config.labels:
         labels = list(config.labels)
-    elif task.name == "classification":
+    elif _labelled_texts(task):
         labels = sorted({str(e.fields["label"]) for e in [*train, *test]})
     folder = source_path(config.data)
     context = Context(

@@ -21,6 +21,7 @@ from fondasi.errors import BadInputError, FondasiError
 if TYPE_CHECKING:
     from fondasi.settings import Settings
 
+from fondasi.tune import tasks
 from fondasi.tune.encode import SOFT
 
 BATCH = 32
@@ -38,9 +39,7 @@ def teach(
     except FondasiError as exc:
         raise BadInputError(f"--teacher {teacher}: {exc}") from None
     with _bar(f"teacher {teacher}", len(rows)) as (bar, job):
-        if task == "classification":
-            return _soft_labels(model, rows, labels, lambda n: bar.advance(job, n))
-        return _answers(model, rows, lambda n: bar.advance(job, n))
+        return tasks.task(task).teach(model, rows, labels, lambda n: bar.advance(job, n))
 
 
 def _bar(what: str, total: int) -> Any:
@@ -62,9 +61,10 @@ def _bar(what: str, total: int) -> Any:
     return running()
 
 
-def _soft_labels(
+def soft_labels(
     model: Any, rows: list[dict[str, Any]], labels: list[str], advance: Any
 ) -> list[dict[str, Any]]:
+    """``rows`` with the teacher's probabilities over ``labels``, renormalised."""
     taught = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
@@ -86,7 +86,8 @@ def _soft_labels(
     return taught
 
 
-def _answers(model: Any, rows: list[dict[str, Any]], advance: Any) -> list[dict[str, Any]]:
+def answers(model: Any, rows: list[dict[str, Any]], advance: Any) -> list[dict[str, Any]]:
+    """``rows`` with the teacher's answers to their prompts as the completions."""
     from fondasi.tune.encode import turns
 
     taught = []

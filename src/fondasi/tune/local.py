@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from fondasi import __version__
-from fondasi.backends.tuned import META, base_folder, generation_task, load_transformers
+from fondasi.backends.tuned import META, base_folder, load_transformers
 from fondasi.errors import BadInputError
 from fondasi.extras import require
 from fondasi.settings import Settings
-from fondasi.tune import data, encode, memory, private
+from fondasi.tune import data, memory, private
 from fondasi.tune.methods import Method, method
-from fondasi.tune.options import Task, TuneOptions
+from fondasi.tune.options import TuneOptions
 from fondasi.tune.progress import RichProgress
-from fondasi.tune.report import baseline, model_card
+from fondasi.tune.report import model_card
+from fondasi.tune.tasks import Task, task
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _check_out(out: Path, resume: bool) -> None:
 
 
 def _arguments(
-    options: TuneOptions, task: Task, epochs: float, rate: float, steps_per_epoch: int
+    options: TuneOptions, kind: Task, epochs: float, rate: float, steps_per_epoch: int
 ) -> Any:
     from transformers import TrainingArguments
 
@@ -93,8 +94,8 @@ def _arguments(
         save_total_limit=2,
         # Early stopping keeps the best dev checkpoint, not the last one.
         load_best_model_at_end=bool(options.patience),
-        metric_for_best_model="accuracy" if task == "classification" else "loss",
-        greater_is_better=task == "classification",
+        metric_for_best_model=kind.best,
+        greater_is_better=kind.higher_is_better,
         logging_steps=max(1, min(every, 10)),
         warmup_steps=0,
         # DP-SGD clips every example's gradient itself; the batch-level clip would be moot.
@@ -126,23 +127,24 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     private.check(options)
     rows = data.read_rows(options.data)
     folder = base_folder(options.base, settings)
-    task = options.task or data.detect_task(rows, options.data)
-    if options.task is None and task == "causal-lm":
-        task = generation_task(folder)  # T5 and BART learn prompt/completion as seq2seq
-    data.check_rows(rows, task, options.data)
+    if options.task:
+        kind = task(options.task)
+    else:  # T5 and BART learn prompt/completion rows as seq2seq: the base decides
+        kind = task(data.detect_task(rows, options.data)).for_base(folder)
+    data.check_rows(rows, kind.name, options.data)
     if options.eval_data:
         train, dev = rows, data.read_rows(options.eval_data)
-        data.check_rows(dev, task, options.eval_data)
+        data.check_rows(dev, kind.name, options.eval_data)
     else:
-        train, dev = data.split(rows, task, options.dev_fraction, options.seed)
-    labels = data.labels_of(train, dev) if task == "classification" else []
+        train, dev = data.split(rows, kind.name, options.dev_fraction, options.seed)
+    labels = kind.labels(train, dev)
     _check_out(options.out, options.resume)
     resume_from = None
     if options.resume:
         resume_from = last_checkpoint(options.out / "checkpoints")
         if resume_from is None:
             raise BadInputError(f"--resume: no checkpoint in {options.out / 'checkpoints'}")
-    taught = chosen.teach(train, task, labels, options, settings)
+    taught = chosen.teach(train, kind.name, labels, options, settings)
 
     if settings.threads:  # FONDASI_THREADS: on a shared machine fewer threads can be faster
         import torch
@@ -152,15 +154,16 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    base = load_transformers(folder, task, labels)
+    base = load_transformers(folder, kind.name, labels)
     if base.config.pad_token_id is None:
         base.config.pad_token_id = tokenizer.pad_token_id
-    model = chosen.apply(base, options.model_copy(update={"task": task}))
+    model = chosen.apply(base, options.model_copy(update={"task": kind.name}))
     memory.warn_if_tight(memory.estimate(model, options.batch_size, options.max_length))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
-    train_set, dev_set, collator = _encode(task, taught, dev, tokenizer, labels, options, model)
+    train_set = kind.encode(taught, tokenizer, labels, options.max_length)
+    dev_set = kind.encode(dev, tokenizer, labels, options.max_length)
     epochs = options.epochs or chosen.epochs
     rate = options.learning_rate or chosen.learning_rate
     steps_per_epoch = max(1, -(-len(train_set) // options.batch_size))
@@ -170,11 +173,11 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=options.patience))
     trainer = trainer_class(
         model=model,
-        args=_arguments(options, task, epochs, rate, steps_per_epoch),
+        args=_arguments(options, kind, epochs, rate, steps_per_epoch),
         train_dataset=train_set,
         eval_dataset=dev_set,
-        data_collator=collator,
-        compute_metrics=_classification_metrics if task == "classification" else None,
+        data_collator=kind.collator(tokenizer, model),
+        compute_metrics=kind.compute_metrics(),
         callbacks=callbacks,
         **extra,
     )
@@ -194,13 +197,13 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     # Under torchrun / accelerate every process gets here; one of them writes the model.
     writer = trainer.is_world_process_zero()
     if writer:
-        model.save_pretrained(options.out, safe_serialization=True)
+        chosen.save(model, options.out)
         tokenizer.save_pretrained(options.out)
     planned = trainer.state.max_steps
     result = TuneResult(
         out=options.out,
         base=options.base,
-        task=task,
+        task=kind.name,
         method=chosen.name,
         trainable=trainable,
         total=total,
@@ -208,7 +211,7 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         peak_ram_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         metrics=metrics,
         labels=labels,
-        baseline=baseline(train, dev) if task == "classification" else None,
+        baseline=kind.baseline(train, dev),
         hyperparameters=_hyperparameters(options, chosen, epochs, rate),
         privacy=trainer.privacy() if options.dp_epsilon else None,
         steps=int(trainer.state.global_step),
@@ -217,33 +220,6 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     if writer:
         _write_meta(result, options, chosen.adapter)
     return result
-
-
-def _encode(
-    task: Task,
-    train: list[dict[str, Any]],
-    dev: list[dict[str, Any]],
-    tokenizer: Any,
-    labels: list[str],
-    options: TuneOptions,
-    model: Any,
-) -> tuple[Any, Any, Any]:
-    """Train and dev datasets, and the collator that pads their batches."""
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
-
-    limit = options.max_length
-    if task == "classification":
-        return (
-            encode.classification(train, tokenizer, labels, limit),
-            encode.classification(dev, tokenizer, labels, limit),
-            DataCollatorWithPadding(tokenizer),
-        )
-    encoder = encode.seq2seq if task == "seq2seq" else encode.causal
-    # With the model, the collator also builds the decoder's shifted inputs (seq2seq).
-    collator = DataCollatorForSeq2Seq(
-        tokenizer, model=model if task == "seq2seq" else None, label_pad_token_id=encode.IGNORE
-    )
-    return encoder(train, tokenizer, limit), encoder(dev, tokenizer, limit), collator
 
 
 def _trainer_class(chosen: Method, options: TuneOptions, rows: int) -> tuple[Any, dict[str, Any]]:
@@ -271,14 +247,7 @@ def _hyperparameters(
         "patience": options.patience,
         "seed": options.seed,
     }
-    if chosen.adapter:
-        settings.update(_adapter_settings(options))
-    if options.teacher:
-        settings.update(
-            teacher=options.teacher,
-            temperature=options.temperature,
-            soft_weight=options.soft_weight,
-        )
+    settings.update(chosen.settings(options))
     if options.dp_epsilon:
         settings.update(dp_epsilon=options.dp_epsilon, dp_clip=options.dp_clip)
     return settings
@@ -297,30 +266,6 @@ def last_checkpoint(folder: Path) -> str | None:
         if (path / "trainer_state.json").is_file():
             return str(path)
     return None
-
-
-def _adapter_settings(options: TuneOptions) -> dict[str, Any]:
-    if options.method == "lora":
-        return {
-            "r": options.r,
-            "lora_alpha": options.alpha,
-            "lora_dropout": options.dropout,
-            "target_modules": options.target_modules,
-        }
-    if options.method == "prompt-tuning":
-        return {"num_virtual_tokens": options.virtual_tokens}
-    return {"target_modules": options.target_modules}
-
-
-def _classification_metrics(prediction: Any) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    guesses = prediction.predictions.argmax(axis=-1)
-    truth = prediction.label_ids
-    return {
-        "accuracy": float(accuracy_score(truth, guesses)),
-        "macro_f1": float(f1_score(truth, guesses, average="macro", zero_division=0)),
-    }
 
 
 def _write_meta(result: TuneResult, options: TuneOptions, adapter: bool) -> None:

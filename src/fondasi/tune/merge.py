@@ -8,6 +8,7 @@ from pathlib import Path
 from fondasi.backends.tuned import META, base_folder, load_transformers, read_meta
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
+from fondasi.tune.methods import method
 from fondasi.tune.report import model_card
 
 
@@ -21,10 +22,11 @@ def merge_adapter(folder: Path, out: Path, settings: Settings) -> Path:
     meta = read_meta(folder)
     if not meta.get("adapter"):
         raise BadInputError(f"{folder} holds whole weights already; nothing to merge")
-    if meta["method"] == "prompt-tuning":
-        raise BadInputError("prompt tuning adds virtual tokens, not weights: it cannot merge")
+    chosen = method(meta["method"])
+    if chosen.unmergeable:  # refused before the base is loaded
+        raise BadInputError(chosen.unmergeable)
     base = load_transformers(base_folder(meta["base"], settings), meta["task"], meta["labels"])
-    merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
+    merged = chosen.merge(PeftModel.from_pretrained(base, folder))
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out, safe_serialization=True)
     AutoTokenizer.from_pretrained(folder).save_pretrained(out)

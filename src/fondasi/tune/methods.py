@@ -1,22 +1,26 @@
 """Tuning methods, each registered by name: full fine-tuning and the PEFT family.
 
-A method turns a freshly loaded transformers model into the model the Trainer trains,
-and says which learning rate and epochs suit it when the user gives none. Adding one is
-one class with ``@register_method``, the way peft registers its own methods.
+A method turns a freshly loaded transformers model into the model the Trainer trains (its
+PEFT config, if it adds an adapter), says which learning rate and epochs suit it when the
+user gives none, which of its settings the model card records, how the result is saved
+and whether its adapter folds into the base's weights. Adding one is one class with
+``@register_method``, the way peft registers its own methods; another package adds one
+through the ``fondasi.tune_methods`` entry-point group (naming a ``Method`` class or
+instance, or a module that calls ``register_method``).
 """
 
 from __future__ import annotations
 
-from difflib import get_close_matches
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.errors import BadInputError
+from fondasi.registry import Registry
+from fondasi.tune.tasks import Task, task
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
     from fondasi.tune.options import TuneOptions
-
-TASK_TYPES = {"classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
 
 
 class Method:
@@ -28,10 +32,28 @@ class Method:
     epochs: ClassVar[float]  # default when --epochs is not given
     patience: ClassVar[int] = 2  # default when --patience is not given
     adapter: ClassVar[bool]  # saves an adapter on the base instead of whole weights
+    # Why the adapter cannot be folded into the base's weights; None when it can.
+    unmergeable: ClassVar[str | None] = None
+    private: ClassVar[bool] = True  # DP-SGD (--dp-epsilon) can train with it
+    why_not_private: ClassVar[str] = ""  # said when --dp-epsilon is refused
+
+    def peft_config(self, model: Any, options: TuneOptions, task: Task) -> Any:
+        """The PEFT config that adds this method's adapter; None trains the model itself."""
+        return None
 
     def apply(self, model: Any, options: TuneOptions) -> Any:
         """The model to train: the same one, or wrapped with trainable extra parameters."""
-        return model
+        # A run sets options.task; a bare call, as from a test, adapts a classifier.
+        config = self.peft_config(model, options, task(options.task or "classification"))
+        if config is None:
+            return model
+        from peft import get_peft_model
+
+        return get_peft_model(model, config)
+
+    def settings(self, options: TuneOptions) -> dict[str, Any]:
+        """This method's own hyperparameters, as the model card records them."""
+        return {}
 
     def teach(
         self,
@@ -52,24 +74,41 @@ class Method:
 
         return Trainer, {}
 
+    def save(self, model: Any, out: Path) -> None:
+        """Write the trained model (whole weights, or the adapter alone) into ``out``."""
+        model.save_pretrained(out, safe_serialization=True)
 
-METHODS: dict[str, Method] = {}
+    def merge(self, model: Any) -> Any:
+        """The base with the adapter in ``model`` folded into its weights."""
+        if self.unmergeable:
+            raise BadInputError(self.unmergeable)
+        return model.merge_and_unload()
+
+
+def _adopt(name: str, member: object) -> Method:
+    made = member() if isinstance(member, type) and issubclass(member, Method) else member
+    if not isinstance(made, Method):
+        raise TypeError(f"{member!r} is not a fondasi.tune.methods.Method")
+    if made.name != name:
+        raise ValueError(f"the tuning method calls itself {made.name!r}, not {name!r}")
+    return made
+
+
+METHODS: Registry[Method] = Registry(
+    "tuning method", "fondasi.tune_methods", builtins=(__name__,), adopt=_adopt
+)
 M = TypeVar("M", bound=Method)
 
 
 def register_method(kind: type[M]) -> type[M]:
     """Make a tuning method available by its name."""
-    made = kind()
-    METHODS[made.name] = made
+    METHODS.register(kind.name, kind())
     return kind
 
 
 def method(name: str) -> Method:
     """The method called ``name``; an unknown one lists the close ones."""
-    if name not in METHODS:
-        names = sorted(METHODS)
-        raise UnknownChoiceError("tuning method", name, names, get_close_matches(name, names))
-    return METHODS[name]
+    return METHODS.get(name)
 
 
 def linear_names(model: Any) -> list[str]:
@@ -97,10 +136,10 @@ def check_targets(model: Any, targets: list[str] | None) -> None:
         )
 
 
-def _task_type(options: TuneOptions) -> Any:
+def _task_type(task: Task) -> Any:
     from peft import TaskType
 
-    return TaskType[TASK_TYPES[options.task or "classification"]]
+    return TaskType[task.peft_type]
 
 
 @register_method
@@ -131,32 +170,27 @@ class Lora(Method):
     patience = 5
     adapter = True
 
-    def apply(self, model: Any, options: TuneOptions) -> Any:
-        from peft import LoraConfig, get_peft_model
+    def peft_config(self, model: Any, options: TuneOptions, task: Task) -> Any:
+        from peft import LoraConfig
 
         check_targets(model, options.target_modules)
-        config = LoraConfig(
+        return LoraConfig(
             r=options.r,
             lora_alpha=options.alpha,
             lora_dropout=options.dropout,
             # None: peft's choice per architecture (BERT query,value; Llama q_proj,v_proj)
             target_modules=options.target_modules,
-            task_type=_task_type(options),
-            modules_to_save=head_inputs(model) if options.task == "classification" else None,
+            task_type=_task_type(task),
+            modules_to_save=task.trained_with_adapter(model),
         )
-        return get_peft_model(model, config)
 
-
-def head_inputs(model: Any) -> list[str] | None:
-    """Layers between the encoder and a new classifier head that must train with it.
-
-    BERT-style classifiers read the [CLS] vector through a pooler layer. In a sentence-
-    embedding checkpoint (all-MiniLM-L6-v2) that layer was never trained for the task, and
-    frozen it caps what adapters on attention can reach: on the bundled data LoRA on
-    ``query,value`` went from 0.61 to 0.80 dev accuracy with the pooler training whole.
-    """
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    return ["pooler"] if "pooler" in names else None
+    def settings(self, options: TuneOptions) -> dict[str, Any]:
+        return {
+            "r": options.r,
+            "lora_alpha": options.alpha,
+            "lora_dropout": options.dropout,
+            "target_modules": options.target_modules,
+        }
 
 
 @register_method
@@ -169,20 +203,22 @@ class IA3(Method):
     epochs = 5.0
     adapter = True
 
-    def apply(self, model: Any, options: TuneOptions) -> Any:
-        from peft import IA3Config, get_peft_model
+    def peft_config(self, model: Any, options: TuneOptions, task: Task) -> Any:
+        from peft import IA3Config
 
         check_targets(model, options.target_modules)
         targets = options.target_modules
-        config = IA3Config(
+        return IA3Config(
             target_modules=targets,
             # A given target list may hold feed-forward layers; peft needs them named twice.
             feedforward_modules=[t for t in targets if "dense" in t or "mlp" in t or "down" in t]
             if targets
             else None,
-            task_type=_task_type(options),
+            task_type=_task_type(task),
         )
-        return get_peft_model(model, config)
+
+    def settings(self, options: TuneOptions) -> dict[str, Any]:
+        return {"target_modules": options.target_modules}
 
 
 @register_method
@@ -194,14 +230,18 @@ class PromptTuning(Method):
     learning_rate = 3e-2
     epochs = 5.0
     adapter = True
+    unmergeable = "prompt tuning adds virtual tokens, not weights: it cannot merge"
+    private = False
 
-    def apply(self, model: Any, options: TuneOptions) -> Any:
-        from peft import PromptTuningConfig, get_peft_model
+    def peft_config(self, model: Any, options: TuneOptions, task: Task) -> Any:
+        from peft import PromptTuningConfig
 
-        config = PromptTuningConfig(
-            num_virtual_tokens=options.virtual_tokens, task_type=_task_type(options)
+        return PromptTuningConfig(
+            num_virtual_tokens=options.virtual_tokens, task_type=_task_type(task)
         )
-        return get_peft_model(model, config)
+
+    def settings(self, options: TuneOptions) -> dict[str, Any]:
+        return {"num_virtual_tokens": options.virtual_tokens}
 
 
 @register_method
@@ -217,6 +257,8 @@ class Distill(Method):
     learning_rate = 1e-4  # the student trains whole, as in full fine-tuning
     epochs = 10.0
     adapter = False
+    private = False
+    why_not_private = "the teacher would see the private rows"
 
     def teach(
         self,
@@ -238,6 +280,13 @@ class Distill(Method):
         from fondasi.tune.distill import DistillTrainer
 
         return DistillTrainer, {
+            "temperature": options.temperature,
+            "soft_weight": options.soft_weight,
+        }
+
+    def settings(self, options: TuneOptions) -> dict[str, Any]:
+        return {
+            "teacher": options.teacher,
             "temperature": options.temperature,
             "soft_weight": options.soft_weight,
         }

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Task = Literal["classification", "causal-lm", "seq2seq"]
+Task = str  # the name of a registered tune task (fondasi.tune.tasks)
 
 
 class TuneOptions(BaseModel):
@@ -19,7 +18,11 @@ class TuneOptions(BaseModel):
     data: Path = Field(description="Training data: JSONL, CSV, Parquet or a datasets folder.")
     eval_data: Path | None = Field(default=None, description="Dev data; else split from data.")
     out: Path = Field(description="Folder for checkpoints and the tuned model.")
-    task: Task | None = Field(default=None, description="Detected from the data when not given.")
+    task: Task | None = Field(
+        default=None,
+        description="classification, causal-lm, seq2seq or another registered tune task; "
+        "detected from the data when not given.",
+    )
     method: str = Field(
         default="lora", description="full, lora, ia3, prompt-tuning or distill (`tune methods`)."
     )
@@ -58,3 +61,12 @@ class TuneOptions(BaseModel):
         default=None, gt=0, lt=1, description="DP delta; default: 1/(10 x training rows)."
     )
     dp_clip: float = Field(default=1.0, gt=0, description="Per-example gradient norm bound (DP).")
+
+    @field_validator("task")
+    @classmethod
+    def _registered(cls, value: str | None) -> str | None:
+        if value is not None:
+            from fondasi.tune.tasks import TASKS
+
+            TASKS.get(value)  # an unknown name raises, listing the close ones
+        return value

@@ -15,6 +15,7 @@ from typing import Any
 
 from fondasi.errors import BadInputError
 from fondasi.extras import require
+from fondasi.tune.methods import METHODS, method
 from fondasi.tune.options import TuneOptions
 
 
@@ -33,11 +34,12 @@ def check(options: TuneOptions) -> None:
             "--resume cannot continue a --dp-epsilon run: the privacy accountant's history "
             "is not in the checkpoint, so the budget spent would be under-counted"
         )
-    if options.method in {"prompt-tuning", "distill"}:
-        raise BadInputError(
-            f"--dp-epsilon works with --method full, lora or ia3, not {options.method}"
-            + (" (the teacher would see the private rows)" if options.method == "distill" else "")
-        )
+    chosen = method(options.method)
+    if not chosen.private:
+        able = [name for name, each in METHODS.items() if each.private]
+        why = f" ({chosen.why_not_private})" if chosen.why_not_private else ""
+        either = " or ".join([", ".join(able[:-1]), able[-1]] if len(able) > 1 else able)
+        raise BadInputError(f"--dp-epsilon works with --method {either}, not {chosen.name}{why}")
 
 
 class _NonEmpty:
