@@ -27,7 +27,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,7 +113,7 @@ def ensure_export(folder: Path, cache_dir: Path, name: str) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        with _quiet():
+        with quiet():
             _export(folder, partial)
         files = {file: (partial / file).stat().st_size for file in (FP32, INT8)}
         (partial / COMPLETE).write_text(json.dumps({"recipe": RECIPE, "files": files}))
@@ -149,15 +149,19 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence tracer warnings and the quantiser's root-logger advice during an export."""
+def quiet() -> Iterator[None]:
+    """Silence tracer warnings and the quantiser's root-logger advice while exporting.
+
+    Nested uses restore the level they found, so an inner one does not unsilence an outer.
+    """
+    previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(previous)
 
 
 def _export(folder: Path, out: Path) -> None:
@@ -174,8 +178,7 @@ def _export(folder: Path, out: Path) -> None:
 
 
 def _trace(folder: Path, path: Path) -> None:
-    """torch.onnx export of the bare encoder: token ids in, last hidden state out."""
-    import torch
+    """The bare encoder as ONNX: token ids in, last hidden state out."""
     from transformers import AutoModel
 
     from fondasi.extras import quiet_transformers
@@ -186,30 +189,44 @@ def _trace(folder: Path, path: Path) -> None:
     model.eval()
     segments = getattr(model.config, "type_vocab_size", 0)  # DistilBERT has no segment ids
     names = [n for n in INPUTS if n != "token_type_ids" or segments > 0]
+    trace(model, names, path, "last_hidden_state", per_token=True)
 
-    class Encoder(torch.nn.Module):
+
+def trace(model: Any, names: Sequence[str], path: Path, output: str, per_token: bool) -> None:
+    """torch.onnx export of a transformers model: the token inputs ``names`` in, the output
+    field ``output`` out; batch and length dynamic, and the output's length too if
+    ``per_token`` (hidden states) rather than one row per text (logits)."""
+    import torch
+
+    class Traced(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
         def forward(self, *tensors: Any) -> Any:
-            return self.model(**dict(zip(names, tensors, strict=True))).last_hidden_state
+            return getattr(self.model(**dict(zip(names, tensors, strict=True))), output)
 
     ids = torch.full((2, 8), 1000, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0  # a padded row, so the mask is traced as data
     sample = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
     axes = {0: "batch", 1: "sequence"}
-    torch.onnx.export(
-        Encoder(),
-        tuple(sample[n] for n in names),
-        str(path),
-        dynamo=False,  # the dynamo exporter needs onnxscript; the tracer needs only onnx
-        input_names=names,
-        output_names=["last_hidden_state"],
-        dynamic_axes=dict.fromkeys([*names, "last_hidden_state"], axes),
-        opset_version=17,
-    )
+    with quiet():  # tracer advice about Python control flow
+        torch.onnx.export(
+            # In eval mode: the exporter restores the wrapper's mode afterwards, and a new
+            # module is in training mode, which would switch dropout on in ``model``.
+            Traced().eval(),
+            tuple(sample[n] for n in names),
+            str(path),
+            dynamo=False,  # the dynamo exporter needs onnxscript; the tracer needs only onnx
+            input_names=list(names),
+            output_names=[output],
+            dynamic_axes={
+                **dict.fromkeys(names, axes),
+                output: axes if per_token else {0: "batch"},
+            },
+            opset_version=17,
+        )
 
 
 def _optimise(raw: Path, path: Path, config: dict[str, Any]) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fondasi.backends.onnx_export import INPUTS, quiet, trace
 from fondasi.backends.tuned import (
     META,
     ONNX_FP32,
@@ -28,9 +28,10 @@ from fondasi.errors import BadInputError
 from fondasi.extras import require
 from fondasi.settings import Settings
 from fondasi.tune import data
+from fondasi.tune.methods import Method, method
+from fondasi.tune.tasks import Task, task
 
 log = logging.getLogger(__name__)
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 BATCH = 32
 
 
@@ -73,23 +74,25 @@ def export_onnx(
     meta = read_meta(folder)
     if meta.get("format") == "onnx":
         raise BadInputError(f"{folder} is an ONNX export already")
-    if meta["task"] != "classification":
+    kind = task(meta["task"])
+    if not kind.exports_onnx:
         raise BadInputError(
-            f"ONNX export covers classifiers; {folder} is {meta['task']}: a language model "
+            f"ONNX export covers classifiers; {folder} is {kind.name}: a language model "
             "needs a graph with a key-value cache, which the tracer here does not build"
         )
-    if meta.get("method") == "prompt-tuning":
-        raise BadInputError("prompt tuning's virtual tokens do not merge into the weights")
+    chosen = method(meta["method"]) if meta.get("adapter") else None
+    if chosen is not None and chosen.unmergeable:
+        raise BadInputError(chosen.unmergeable)
     if out.exists() and any(out.iterdir()):
         raise BadInputError(f"--out {out} is not empty")
-    dev = _dev_rows(meta, eval_data)
-    model, tokenizer = _merged(folder, meta, settings)
+    dev = _dev_rows(kind, meta, eval_data)
+    model, tokenizer = _merged(folder, kind, chosen, meta, settings)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInputError(f"--out {out}: cannot create it ({exc.strerror})") from None
     names = [n for n in INPUTS if n in tokenizer.model_input_names]
-    _trace(model, names, out / ONNX_FP32)
+    trace(model, names, out / ONNX_FP32, "logits", per_token=False)
     if int8:
         _quantise(out / ONNX_FP32, out / ONNX_INT8)
     tokenizer.save_pretrained(out)
@@ -126,7 +129,7 @@ def export_onnx(
     return result
 
 
-def _dev_rows(meta: dict[str, Any], eval_data: Path | None) -> list[dict[str, Any]]:
+def _dev_rows(kind: Task, meta: dict[str, Any], eval_data: Path | None) -> list[dict[str, Any]]:
     """The dev rows the run measured on: its --eval-data, or its split re-made."""
     if eval_data is not None:
         rows = data.read_rows(eval_data)
@@ -135,75 +138,39 @@ def _dev_rows(meta: dict[str, Any], eval_data: Path | None) -> list[dict[str, An
     elif meta.get("data"):
         train = data.read_rows(Path(meta["data"]))
         seed = int(meta["hyperparameters"].get("seed", 42))
-        rows = data.split(train, "classification", float(meta["dev_fraction"]), seed)[1]
+        rows = data.split(train, kind.name, float(meta["dev_fraction"]), seed)[1]
     else:
         raise BadInputError("this model does not say where its dev rows are: give --eval-data")
-    data.check_rows(rows, "classification", eval_data or Path("dev rows"))
+    data.check_rows(rows, kind.name, eval_data or Path("dev rows"))
     unknown = sorted({str(r["label"]) for r in rows} - set(meta["labels"]))
     if unknown:
         raise BadInputError(f"dev labels the model does not know: {', '.join(unknown)}")
     return rows
 
 
-def _merged(folder: Path, meta: dict[str, Any], settings: Settings) -> tuple[Any, Any]:
+def _merged(
+    folder: Path, kind: Task, adapter: Method | None, meta: dict[str, Any], settings: Settings
+) -> tuple[Any, Any]:
     """The PyTorch classifier with any adapter folded in, and its tokenizer."""
     from transformers import AutoTokenizer
 
-    if meta.get("adapter"):
+    labels = list(meta["labels"])
+    if adapter is not None:
         from peft import PeftModel
 
-        labels = list(meta["labels"])
-        base = load_transformers(base_folder(meta["base"], settings), "classification", labels)
-        model = PeftModel.from_pretrained(base, folder).merge_and_unload()
+        base = load_transformers(base_folder(meta["base"], settings), kind.name, labels)
+        model = adapter.merge(PeftModel.from_pretrained(base, folder))
     else:
-        model = load_transformers(folder, "classification", list(meta["labels"]))
+        model = load_transformers(folder, kind.name, labels)
     model.eval()
     return model, AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-
-
-def _trace(model: Any, names: list[str], path: Path) -> None:
-    """torch.onnx export: token ids in, label logits out, batch and length dynamic."""
-    import torch
-
-    class Logits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *tensors: Any) -> Any:
-            return self.model(**dict(zip(names, tensors, strict=True))).logits
-
-    ids = torch.full((2, 8), 1000, dtype=torch.long)
-    mask = torch.ones_like(ids)
-    mask[1, 5:] = 0  # a padded row, so the mask is traced as data
-    sample = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
-    axes = {0: "batch", 1: "sequence"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer advice about Python control flow
-        logging.disable(logging.WARNING)
-        try:
-            torch.onnx.export(
-                # In eval mode: the exporter restores the wrapper's mode afterwards, and a
-                # new module is in training mode, which would switch dropout on in `model`.
-                Logits().eval(),
-                tuple(sample[n] for n in names),
-                str(path),
-                dynamo=False,  # the dynamo exporter needs onnxscript; the tracer needs onnx
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes={**dict.fromkeys(names, axes), "logits": {0: "batch"}},
-                opset_version=17,
-            )
-        finally:
-            logging.disable(logging.NOTSET)
 
 
 def _quantise(fp32: Path, int8: Path) -> None:
     """Dynamic int8: weights per channel, activations per tensor at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
 
-    logging.disable(logging.WARNING)  # the quantiser advises pre-processing on the root logger
-    try:
+    with quiet():  # the quantiser advises pre-processing on the root logger
         quantize_dynamic(
             str(fp32),
             str(int8),
@@ -213,8 +180,6 @@ def _quantise(fp32: Path, int8: Path) -> None:
             reduce_range=True,
             weight_type=QuantType.QInt8,
         )
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def _predict(model: Any, tokenizer: Any, texts: list[str], limit: int) -> tuple[list[int], float]:
