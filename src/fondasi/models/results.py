@@ -20,14 +20,20 @@ Price = Callable[[Usage, float], float | None]  # (usage, seconds) -> USD
 def timed(
     chunks: Iterator[Chunk], model: str, version: str | None, price: Price
 ) -> Iterator[Chunk]:
-    """Pass ``chunks`` on, stamping the final one with who answered, cost and timing."""
+    """Pass ``chunks`` on, stamping the final one with who answered, cost and timing.
+
+    The first chunk names the model too, so a server can say who is answering before the
+    answer ends (a fallback chain settles on a model by its first chunk).
+    """
     start = time.perf_counter()
     first: float | None = None
+    opened = False
     for chunk in chunks:
         if chunk.text and first is None:
             first = time.perf_counter() - start
         if not chunk.final:
-            yield chunk
+            yield chunk if opened else chunk.model_copy(update={"model": model, "version": version})
+            opened = True
             continue
         seconds = time.perf_counter() - start
         cost = price(chunk.usage, seconds) if chunk.usage is not None else None
