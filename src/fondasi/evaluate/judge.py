@@ -13,7 +13,7 @@ from fondasi.evaluate.cache import PredictionCache, cache_key
 
 if TYPE_CHECKING:
     from fondasi.evaluate.config import JudgeSpec
-    from fondasi.models.handle import Model
+    from fondasi.models.contract import ModelHandle
     from fondasi.prompts.template import PromptTemplate
 
 DEFAULT_JUDGE = {
@@ -45,7 +45,7 @@ def judge_template(spec: JudgeSpec, home: Any) -> PromptTemplate:
 
 
 def grade_all(
-    judge: Model,
+    judge: ModelHandle,
     template: PromptTemplate,
     items: list[tuple[str, str, str]],
     cache: PredictionCache,

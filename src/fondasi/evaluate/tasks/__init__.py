@@ -17,7 +17,7 @@ from fondasi.registry import Registry
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec, EvalConfig
     from fondasi.evaluate.datasets import Example
-    from fondasi.models.handle import Model
+    from fondasi.models.contract import ModelHandle
 
 
 @dataclass
@@ -53,10 +53,10 @@ class Predictor:
         """Everything besides the model and the example that decides a prediction."""
         return {}
 
-    def setup(self, model: Model) -> None:
+    def setup(self, model: ModelHandle) -> None:
         """Work done once per model (embedding a corpus, choosing a mode)."""
 
-    def predict(self, model: Model, examples: Sequence[Example]) -> list[Output]:
+    def predict(self, model: ModelHandle, examples: Sequence[Example]) -> list[Output]:
         """Outputs for a batch, in order."""
         raise NotImplementedError
 

@@ -23,7 +23,7 @@ from fondasi.evaluate.tasks import Context, Output, Predictor, Task, register
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec
     from fondasi.evaluate.datasets import Example
-    from fondasi.models.handle import Model
+    from fondasi.models.contract import ModelHandle
 
 
 def template_fingerprint(name: str | None, home: Any) -> Any:
@@ -74,7 +74,7 @@ class ClassifyPredictor(Predictor):
             "seed": self.context.config.seed,
         }
 
-    def setup(self, model: Model) -> None:
+    def setup(self, model: ModelHandle) -> None:
         c = self.candidate
         scores = model.can(Capability.SCORE) and not model.remote
         if c.by == "generation" and not model.can(Capability.GENERATE):
@@ -109,7 +109,7 @@ class ClassifyPredictor(Predictor):
         chosen = selector(self.candidate.select or "balanced").choose(self.pool, pick)
         return [{"text": self.pool[i]["input"], "label": self.pool[i]["output"]} for i in chosen]
 
-    def predict(self, model: Model, examples: Sequence[Example]) -> list[Output]:
+    def predict(self, model: ModelHandle, examples: Sequence[Example]) -> list[Output]:
         texts = [str(example.fields["text"]) for example in examples]
         c, labels = self.candidate, self.context.labels
         if self.mode == "own":
@@ -138,7 +138,7 @@ class ClassifyPredictor(Predictor):
             return [self._ask(model, text) for text in texts]
         return [Output(ranking[0].label if ranking else None) for ranking in rankings]
 
-    def _ask(self, model: Model, text: str) -> Output:
+    def _ask(self, model: ModelHandle, text: str) -> Output:
         from fondasi.models.classifying import DEFAULT_CLASSIFY_TEMPLATE
         from fondasi.models.prompting import ask
         from fondasi.types import GenerateOptions

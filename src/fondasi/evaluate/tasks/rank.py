@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from fondasi.evaluate.config import CandidateSpec
     from fondasi.evaluate.datasets import Example
-    from fondasi.models.handle import Model
+    from fondasi.models.contract import ModelHandle
 
 MAX_RANKED = 100  # documents kept per query: enough for any @k a report shows
 
@@ -36,11 +36,11 @@ class RetrievePredictor(Predictor):
     def fingerprint(self) -> dict[str, Any]:
         return {"corpus": cache_key([doc.digest for doc in self.context.corpus])}
 
-    def setup(self, model: Model) -> None:
+    def setup(self, model: ModelHandle) -> None:
         if not model.can(Capability.EMBED):
             raise BadInputError(f"{model.id} cannot embed text, which retrieval needs")
 
-    def predict(self, model: Model, examples: Sequence[Example]) -> list[Output]:
+    def predict(self, model: ModelHandle, examples: Sequence[Example]) -> list[Output]:
         import numpy as np
 
         if self.vectors is None:
@@ -120,11 +120,11 @@ class ImagePredictor(Predictor):
     def fingerprint(self) -> dict[str, Any]:
         return {"labels": self.context.labels if self.context.config.labels else None}
 
-    def setup(self, model: Model) -> None:
+    def setup(self, model: ModelHandle) -> None:
         if not model.can(Capability.IMAGE_CLASSIFY):
             raise BadInputError(f"{model.id} cannot classify images")
 
-    def predict(self, model: Model, examples: Sequence[Example]) -> list[Output]:
+    def predict(self, model: ModelHandle, examples: Sequence[Example]) -> list[Output]:
         images = [load_image(str(e.fields["image"]), self.context.data_folder) for e in examples]
         labels = self.context.labels if self.context.config.labels else None
         rankings = model.classify_image(images, labels, top_k=5)

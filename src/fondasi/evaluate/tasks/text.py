@@ -21,7 +21,7 @@ from fondasi.evaluate.tasks.classify import shot_pool, template_fingerprint
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec
     from fondasi.evaluate.datasets import Example
-    from fondasi.models.handle import Model
+    from fondasi.models.contract import ModelHandle
     from fondasi.prompts.template import PromptTemplate
 
 
@@ -55,16 +55,16 @@ class PromptPredictor(Predictor):
             "seed": self.context.config.seed,
         }
 
-    def setup(self, model: Model) -> None:
+    def setup(self, model: ModelHandle) -> None:
         from fondasi.backends.base import Capability
 
         if not model.can(Capability.GENERATE):
             raise BadInputError(f"{model.id} cannot generate text")
 
-    def predict(self, model: Model, examples: Sequence[Example]) -> list[Output]:
+    def predict(self, model: ModelHandle, examples: Sequence[Example]) -> list[Output]:
         return [self.one(model, str(example.fields[self.input_field])) for example in examples]
 
-    def one(self, model: Model, text: str) -> Output:
+    def one(self, model: ModelHandle, text: str) -> Output:
         """Ask the model about one input."""
         from fondasi.models.prompting import ask
         from fondasi.types import GenerateOptions
