@@ -21,9 +21,9 @@ def spend(
     from fondasi.extras import require
 
     require("sqlalchemy", "serve", "the router's ledger")
+    from fondasi.models.route_policy import usd
     from fondasi.monitor.ledger import Ledger
     from fondasi.monitor.store import Store
-    from fondasi.models.route_policy import usd
 
     settings: Settings = ctx.obj
     ledger = Ledger(Store.open(settings))

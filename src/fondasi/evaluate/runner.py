@@ -276,7 +276,7 @@ def evaluate(
     test = significance(
         ranked, head_outputs, head, references, min(config.bootstrap, 1000), config.seed
     )
-    from fondasi import __version__
+    from fondasi.version import __version__
 
     results = Results(
         fondasi_version=__version__,

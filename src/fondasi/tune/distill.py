@@ -32,7 +32,7 @@ def teach(
     rows: list[dict[str, Any]], task: str, labels: list[str], teacher: str, settings: Settings
 ) -> list[dict[str, Any]]:
     """``rows`` with the teacher's probabilities (classification) or answers (generation)."""
-    from fondasi.models.handle import load
+    from fondasi.models.load import load
 
     try:
         model = load(teacher, settings)

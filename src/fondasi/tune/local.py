@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fondasi import __version__
 from fondasi.backends.tuned import META, base_folder, load_transformers
 from fondasi.errors import BadInputError
 from fondasi.extras import require
@@ -27,6 +26,7 @@ from fondasi.tune.options import TuneOptions
 from fondasi.tune.progress import RichProgress
 from fondasi.tune.report import model_card
 from fondasi.tune.tasks import Task, task
+from fondasi.version import __version__
 
 log = logging.getLogger(__name__)
 
