@@ -1,73 +1,100 @@
 """Named, forward-only migrations, each recorded in ``_fondasi_migrations`` once applied.
 
-A new table or column is a new function appended to ``MIGRATIONS``; applied migrations are
-never edited. Every process that opens the store runs the ones still missing.
+The migrations themselves, frozen, are in ``fondasi.monitor.migration_steps``; this module
+runs the missing ones. Every process that opens the store calls ``migrate``: a quick read
+sees nothing to do, else it takes the database's migration lock (``BEGIN IMMEDIATE`` on
+SQLite, a transaction-level advisory lock on PostgreSQL), reads again what is applied, and
+applies and records the rest in that one transaction. Server workers starting together
+therefore apply each migration once, and a failed one leaves the database as it was
+(SQLite and PostgreSQL both roll DDL back).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
-from sqlalchemy import Connection, Engine, Table, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Column, Connection, Engine, Float, MetaData, String, Table, func, select
+from sqlalchemy import inspect as inspect_db
 
-from fondasi.monitor import tables
-from fondasi.monitor.drift_cache import drift_embeddings
+from fondasi.monitor.migration_steps import MIGRATIONS, Step
 
-Migration = Callable[[Connection], None]
+# The record of applied migrations, frozen like a migration: it is made before any of them.
+_records = Table(
+    "_fondasi_migrations",
+    MetaData(),
+    Column("name", String(100), primary_key=True),
+    Column("applied", Float, nullable=False),
+)
+
+# pg_advisory_xact_lock's key for "fondasi log store migrations" (any fixed bigint will do;
+# it only has to differ from the keys other applications sharing the database use).
+_POSTGRES_LOCK_KEY = 0x666F6E6461736931
 
 
-def _create(table: Table) -> Migration:
-    def create(conn: Connection) -> None:
-        table.create(conn, checkfirst=True)
+@contextmanager
+def _sqlite_locked(engine: Engine) -> Iterator[Connection]:
+    # pysqlite would begin a deferred transaction, and only before DML; with the driver in
+    # autocommit the transaction is ours: IMMEDIATE takes the write lock now (waiting up to
+    # busy_timeout for another process's), and the DDL inside it commits or rolls back with it.
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
 
-    return create
+
+@contextmanager
+def _postgresql_locked(engine: Engine) -> Iterator[Connection]:
+    with engine.begin() as conn:
+        conn.execute(select(func.pg_advisory_xact_lock(_POSTGRES_LOCK_KEY)))
+        yield conn  # the lock is released when the transaction ends
 
 
-MIGRATIONS: list[tuple[str, Migration]] = [
-    ("m001_requests", _create(tables.requests)),
-    ("m002_guard_events", _create(tables.guard_events)),
-    ("m003_feedback", _create(tables.feedback)),
-    ("m004_api_keys", _create(tables.api_keys)),
-    ("m005_aliases", _create(tables.aliases)),
-    ("m006_alias_history", _create(tables.alias_history)),
-    ("m007_routed_calls", _create(tables.routed_calls)),
-    ("m008_drift_embeddings", _create(drift_embeddings)),
-]
+LOCKED_TRANSACTION: dict[str, Callable[[Engine], AbstractContextManager[Connection]]] = {
+    "sqlite": _sqlite_locked,
+    "postgresql": _postgresql_locked,
+}
+
+
+def _recorded(conn: Connection) -> list[str]:
+    # Names start with their zero-padded place in the sequence, so they sort in order.
+    return list(conn.scalars(select(_records.c.name).order_by(_records.c.name)))
 
 
 def applied(engine: Engine) -> list[str]:
-    """Names of the migrations this database has had."""
+    """Names of the migrations this database has had, oldest first."""
     with engine.connect() as conn:
-        return list(conn.scalars(select(tables.migrations.c.name)))
+        if not inspect_db(conn).has_table(_records.name):
+            return []
+        return _recorded(conn)
 
 
-def migrate(engine: Engine, attempts: int = 6) -> list[str]:
-    """Apply the missing migrations in order, each in its own transaction; their names.
+def migrate(engine: Engine, migrations: Sequence[tuple[str, Step]] = MIGRATIONS) -> list[str]:
+    """Apply the missing migrations in order, under the migration lock; their names.
 
-    Processes opening a new store together (a server and a CLI) race to create the same
-    tables; the loser's transaction fails, and a retry finds the work done.
+    ``migrations`` is every migration by default; tests pass a prefix to make a database as
+    an earlier release left it.
     """
-    for attempt in range(attempts):
-        try:
-            return _migrate(engine)
-        except DBAPIError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _migrate(engine: Engine) -> list[str]:
-    tables.migrations.create(engine, checkfirst=True)
-    done = set(applied(engine))
-    ran = []
-    for name, step in MIGRATIONS:
-        if name in done:
-            continue
-        with engine.begin() as conn:
+    names = [name for name, _ in migrations]
+    if not set(names) - set(applied(engine)):
+        return []
+    with LOCKED_TRANSACTION[engine.dialect.name](engine) as conn:
+        _records.create(conn, checkfirst=True)
+        done = set(_recorded(conn))  # again: another process may have migrated meanwhile
+        ran = []
+        for name, step in migrations:
+            if name in done:
+                continue
             step(conn)
-            conn.execute(tables.migrations.insert().values(name=name, applied=time.time()))
-        ran.append(name)
-    return ran
+            conn.execute(_records.insert().values(name=name, applied=time.time()))
+            ran.append(name)
+        return ran
+
+
+__all__ = ["MIGRATIONS", "applied", "migrate"]

@@ -1,4 +1,7 @@
-"""The log store's tables (SQLAlchemy Core), shared by the migrations and the queries.
+"""The log store's tables (SQLAlchemy Core) as they are today, for the queries.
+
+The migrations (``fondasi.monitor.migration_steps``) do not read these: a change here needs a
+new migration there, and ``tests/test_migrations.py`` checks that the two agree.
 
 Times are UTC epoch seconds (floats): bucketing by ``floor(ts / width)`` then works the same
 on SQLite and PostgreSQL.
