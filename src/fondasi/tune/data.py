@@ -1,12 +1,13 @@
-"""Training data: read JSONL, CSV, Parquet or a datasets folder; check it; split it.
+"""Training data: read a file or a folder's train split (``fondasi.data.files``); check it;
+split it.
 
 Rows are classification ``{"text", "label"}``, instruction ``{"prompt", "completion"}``
-or chat ``{"messages": [...]}``.
+or chat ``{"messages": [...]}``. A folder's dev split is the dev set when the user gives
+no ``--eval-data``; its test split is left for ``fondasi eval``.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import random
@@ -14,43 +15,29 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from fondasi.data import files
+from fondasi.data.files import TUNE_READS, Rows
 from fondasi.errors import BadInputError
 from fondasi.tune.options import Task
 
 log = logging.getLogger(__name__)
-MAX_CSV_BYTES = 500_000_000
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a data file or a saved ``datasets`` folder."""
-    from fondasi.data import read_jsonl
-
-    if path.is_dir():
-        from datasets import load_from_disk
-
-        try:
-            loaded = load_from_disk(str(path))
-        except (FileNotFoundError, ValueError) as exc:
-            raise BadInputError(f"{path}: not a saved datasets folder ({exc})") from None
-        split = loaded["train"] if hasattr(loaded, "keys") and "train" in loaded else loaded
-        rows = [dict(row) for row in split]
-    elif path.suffix == ".csv":
-        if not path.is_file():
-            raise BadInputError(f"no such file: {path}")
-        if path.stat().st_size > MAX_CSV_BYTES:
-            raise BadInputError(f"{path} is over {MAX_CSV_BYTES // 1_000_000} MB")
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = [dict(row) for row in csv.DictReader(handle)]
-    elif path.suffix == ".parquet":
-        if not path.is_file():
-            raise BadInputError(f"no such file: {path}")
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(path).to_pylist()
-    else:
-        return read_jsonl(path)
+def read_rows(path: Path) -> Rows:
+    """Rows of a data file, or a folder's train split."""
+    rows = files.read_rows(path, TUNE_READS)
     if not rows:
-        raise BadInputError(f"{path} has no rows")
+        raise BadInputError(f"{rows.source or path} has no rows")
+    return rows
+
+
+def dev_rows(path: Path) -> Rows | None:
+    """A folder's dev (validation) split; None for a file or a folder without one."""
+    if "dev" not in files.splits_in(path):
+        return None
+    rows = files.read_rows(path, ("dev",))
+    if not rows:
+        raise BadInputError(f"{rows.source} has no rows")
     return rows
 
 
@@ -67,10 +54,15 @@ def detect_task(rows: list[dict[str, Any]], path: Path) -> Task:
     )
 
 
+def _where(rows: list[dict[str, Any]], index: int, path: Path) -> str:
+    return rows.where(index) if isinstance(rows, Rows) else f"{path}: row {index + 1}"
+
+
 def check_rows(rows: list[dict[str, Any]], task: Task, path: Path) -> None:
-    """Every row has the fields the task needs, as non-empty text."""
+    """Every row has the fields the task needs, as text (or a number) that is not empty."""
     fields = {"classification": ("text", "label")}.get(task)
-    for number, row in enumerate(rows, 1):
+    for index, row in enumerate(rows):
+        where = _where(rows, index, path)
         if task != "classification" and "messages" in row:
             messages = row["messages"]
             if (
@@ -83,32 +75,32 @@ def check_rows(rows: list[dict[str, Any]], task: Task, path: Path) -> None:
                     for m in messages
                 )
             ):
-                raise BadInputError(f"{path}: row {number}: messages need role and content")
+                raise BadInputError(f"{where}: messages need role and content")
             if messages[-1]["role"] != "assistant":
-                raise BadInputError(f"{path}: row {number}: the last message must be assistant")
+                raise BadInputError(f"{where}: the last message must be assistant")
             continue
         for field in fields or ("prompt", "completion"):
             value = row.get(field)
             if value is None or (isinstance(value, str) and not value.strip()):
-                raise BadInputError(f"{path}: row {number}: {field!r} is missing or empty")
+                raise BadInputError(f"{where}: {field!r} is missing or empty")
+            if isinstance(value, dict | list):  # would be trained on as "{'a': ...}"
+                kind = "an object" if isinstance(value, dict) else "a list"
+                raise BadInputError(f"{where}: {field!r} must be text, not {kind}")
 
 
 def split(
     rows: list[dict[str, Any]], task: Task, fraction: float, seed: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train and dev rows; classification keeps each label's share in both."""
+    """Train and dev rows; classification keeps each label's share in both.
+
+    The draw is ``fondasi.data.files.holdout``, the one eval draws its train split with.
+    """
     rng = random.Random(seed)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        key = str(row["label"]) if task == "classification" else ""
-        groups.setdefault(key, []).append(row)
-    train, dev = [], []
-    for members in groups.values():
-        members = members[:]
-        rng.shuffle(members)
-        cut = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
-        dev.extend(members[:cut])
-        train.extend(members[cut:])
+
+    def key(row: dict[str, Any]) -> str:
+        return str(row["label"]) if task == "classification" else ""
+
+    dev, train = files.holdout(rows, fraction, rng, key)
     rng.shuffle(train)
     if not train or not dev:
         raise BadInputError("too little data to split off a dev set; give --eval-data")
