@@ -1,5 +1,6 @@
 """fondasi eval, the parts without models: metrics against hand-computed values, statistics,
-config errors with line numbers, data loading with column mapping, baselines and the cache.
+config errors with line numbers, data loading with column mapping, baselines, the cache and
+the escaping of the report.
 """
 
 from __future__ import annotations
@@ -344,3 +345,50 @@ def test_runs_are_listed_newest_first_and_broken_folders_skipped(tmp_path: Path)
         ("new", "e5", 0.8, None),
         ("old", "e5", 0.8, None),
     ]
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def test_the_report_escapes_what_users_wrote(tmp_path: Path) -> None:
+    """Names, labels, texts, answers, errors, the judge prompt and the config are shown as
+    text: nothing a user wrote runs in the report."""
+    from fondasi.evaluate.report import write_report
+    from fondasi.evaluate.results import CandidateResult, Interval, Latency, Results
+
+    from .browser import Browser
+
+    evil = "<script>alert('x')</script>"
+    labels = ["akun", f"label {evil}"]
+    candidate = CandidateResult(
+        name=f"e5 {evil}", kind="model", approach="zero-shot", metrics={"accuracy": 0.5},
+        ci=Interval(low=0.2, high=0.8, level=0.95), examples=2, failures=0,
+        latency=Latency(p50=0.01, p95=0.02), cost_usd=0.001, notes=[f"note {evil}"],
+        details={"confusion": {"rows": labels, "columns": labels, "matrix": [[1, 0], [1, 0]]}},
+    )  # fmt: skip
+    broken = candidate.model_copy(update={"name": "broken", "failures": 2, "notes": []})
+    results = Results(
+        fondasi_version="0", created="2026-01-01T00:00:00+00:00", name=f"Run {evil}",
+        task="classification", headline="accuracy", metrics=["accuracy"], seed=0,
+        data={"path": f"{evil}.csv", "test_rows": 2}, labels=labels,
+        candidates=[candidate, broken], verdict=[f"Best: {evil}"],
+        judge_prompt=f"Grade {evil}", config={"name": evil},
+    )  # fmt: skip
+
+    def row(index: int, name: str) -> dict[str, object]:
+        error = f"error {evil}" if name == "broken" else None
+        return {"index": index, "candidate": name, "input": f"input {evil}", "score": 0.0,
+                "reference": labels[index], "output": f"output {evil}", "error": error}  # fmt: skip
+
+    rows = [row(i, name) for i in range(2) for name in (candidate.name, "broken")]
+    write_report(tmp_path / "report.html", results, rows)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html and html.count("&lt;script&gt;") >= 12
+    with Browser() as browser:
+        page = browser.open(tmp_path / "report.html")
+        assert page.console_errors == [] and page.title == f"Run {evil} · fondasi eval"
+        text = page.text()
+        for shown in ("e5", "label", "note", "Best:", "input", "output", "error", "Grade"):
+            assert f"{shown} {evil}" in text, shown
+        assert page.count("svg.chart") == 3
+        assert page.count("table") == 4  # leaderboard, two confusion matrices, hardest examples
