@@ -244,6 +244,8 @@ BAD_FILES = [
     ("d.parquet", "not parquet", r"d\.parquet: not a Parquet file"),
     ("d.txt", "text\n", r"cannot read \.txt; give \.jsonl, \.ndjson, \.json, \.csv, \.tsv"),
     ("d.jsonl", "", r"d\.jsonl has no rows"),
+    ("d.json", "\n", r"d\.json has no rows"),
+    ("d.json", "[]", r"d\.json has no rows"),
     ("d.csv", "text,label\n", r"d\.csv has no rows"),
 ]
 

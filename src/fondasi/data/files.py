@@ -56,10 +56,25 @@ SPLIT_NAMES: dict[Split, tuple[str, ...]] = {
     "dev": ("dev", "validation"),
     "test": ("test",),
 }
+SPLIT_WORDS = "train, dev (or validation) and test"
 TUNE_READS: tuple[Split, ...] = ("train",)
 EVAL_READS: tuple[Split, ...] = ("test", "dev")
 
 T = TypeVar("T")
+
+__all__ = [
+    "EVAL_READS",
+    "MAX_BYTES",
+    "SPLIT_NAMES",
+    "SUFFIXES",
+    "TUNE_READS",
+    "Rows",
+    "Split",
+    "holdout",
+    "read_file",
+    "read_rows",
+    "splits_in",
+]
 
 
 class Rows(list[dict[str, Any]]):
@@ -141,7 +156,7 @@ def _json(path: Path, suffix: str) -> Rows:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, data, exc) from None
-    if suffix == ".json":
+    if suffix == ".json" and text.strip():
         try:
             whole = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -244,7 +259,7 @@ def _saved(folder: Path) -> bool:
     return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
 
 
-def split_files(folder: Path) -> dict[Split, list[Path]]:
+def _split_files(folder: Path) -> dict[Split, list[Path]]:
     """A folder's split files by split, shards in order."""
     where = folder
     if not any(p.suffix.lower() in SUFFIXES for p in folder.iterdir() if p.is_file()):
@@ -270,8 +285,9 @@ def split_files(folder: Path) -> dict[Split, list[Path]]:
             found.setdefault(split, []).append(file)
     if strays:
         raise BadInputError(
-            f"{where}: {', '.join(strays)} is not named for a split; name data files "
-            f"{_split_words()} ({', '.join(SUFFIXES)}), or train-00000-of-00002.parquet shards"
+            f"{where}: {', '.join(strays)} {'is' if len(strays) == 1 else 'are'} not named for "
+            f"a split; name data files "
+            f"{SPLIT_WORDS} ({', '.join(SUFFIXES)}), or train-00000-of-00002.parquet shards"
         )
     for split, files in found.items():
         whole = [f.name for f in files if f.stem.lower() in SPLIT_NAMES[split]]
@@ -281,10 +297,6 @@ def split_files(folder: Path) -> dict[Split, list[Path]]:
                 "keep one file, or shards of one format"
             )
     return {split: found[split] for split in SPLIT_NAMES if split in found}
-
-
-def _split_words() -> str:
-    return "train, dev (or validation) and test"
 
 
 def _load_saved(folder: Path) -> tuple[Any, dict[Split, str] | None]:
@@ -317,7 +329,7 @@ def splits_in(path: Path) -> list[Split]:
         return []
     if _saved(path):
         return list(_load_saved(path)[1] or [])
-    return [split for split in SPLIT_NAMES if split in split_files(path)]
+    return [split for split in SPLIT_NAMES if split in _split_files(path)]
 
 
 def read_rows(path: Path, reads: Sequence[Split]) -> Rows:
@@ -335,7 +347,7 @@ def read_rows(path: Path, reads: Sequence[Split]) -> Rows:
                 name = names[split]
                 return _saved_rows(loaded[name], path / name, f"{path} [{name}]")
         raise _no_split(path, reads, list(loaded) or ["none"])
-    found = split_files(path)
+    found = _split_files(path)
     for split in reads:
         if split in found:
             parts = [read_file(file) for file in found[split]]
@@ -346,7 +358,7 @@ def read_rows(path: Path, reads: Sequence[Split]) -> Rows:
 def _no_split(folder: Path, wanted: Sequence[Split], present: Sequence[str]) -> BadInputError:
     return BadInputError(
         f"{folder}: no {' or '.join(wanted)} split (it has: {', '.join(present)}); "
-        f"name the splits {_split_words()}"
+        f"name the splits {SPLIT_WORDS}"
     )
 
 
