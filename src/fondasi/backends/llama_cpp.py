@@ -5,6 +5,7 @@ Chosen per model with the ``llamacpp:/path/file.gguf`` id, or for every GGUF wit
 transformers. The contract is the transformers backend's: the chat template stored in the
 file, greedy or sampled decoding, stop strings, a token budget, token-by-token streaming
 and exact usage counts (fondasi renders and tokenises the prompt itself, so it knows them).
+A seed repeats its text: every call reads its whole prompt into an empty KV cache.
 """
 
 from __future__ import annotations
@@ -72,6 +73,27 @@ class LlamaCppLM:
         tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=chat)
         return tokens
 
+    def _forget_last_call(self) -> None:
+        """Empty the KV cache, so that this call evaluates its whole prompt from scratch.
+
+        llama-cpp-python keeps the last call's tokens in the cache and, for a prompt that
+        shares a prefix with them, evaluates only the rest: asked the same prompt twice, it
+        re-evaluates just the last prompt token. A batch of one token runs other matmul
+        kernels than a batch of many (ggml's dot products rather than llamafile's sgemm or
+        AMX tiles); their rounding differs, and where it crosses a step of the activations
+        requantised to 8 bits the difference grows (up to 0.6 in a logit on an AVX2 build),
+        so at a temperature above 0 the same seed need not repeat its text. Emptied, every
+        call with the same prompt, options and seed runs the same computation. The price is
+        re-reading a shared prefix, which a context of at most ``MAX_CONTEXT`` keeps small.
+        """
+        import llama_cpp
+
+        self.llm.reset()  # n_tokens = 0: nothing to reuse, so the prompt is evaluated whole
+        # Cells only, not data: new tokens land in the same cells as on a fresh context, and
+        # stale values sit only in masked cells, which add exact zeros. Zeroing the data too
+        # would cost a memset of the whole cache (about 20 ms for SmolLM2 at 8K) per call.
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.llm.ctx), False)
+
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Decode token by token; the last chunk carries usage and why it ended."""
         tokens = self._tokens(prompt)
@@ -83,6 +105,7 @@ class LlamaCppLM:
             )
         budget = min(options.max_tokens, room)
         sampled = options.temperature > 0
+        self._forget_last_call()
         pieces = self.llm.create_completion(
             tokens,
             max_tokens=budget,
