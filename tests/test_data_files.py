@@ -203,7 +203,7 @@ def test_a_file_is_split_by_one_draw_for_eval_and_tune(tmp_path: Path) -> None:
     path = write(tmp_path, "d.jsonl", rows)
     examples = eval_data.load_examples(DataSpec(path=str(path)), ("text", "label"))
     eval_train, eval_test = eval_data.split(examples, 0.2, seed=7, stratify="label")
-    tune_train, tune_dev = tune_data.split(tune_data.read_rows(path), "classification", 0.2, 7)
+    tune_train, tune_dev = tune_data.split(tune_data.read_rows(path), "label", 0.2, 7)
     assert sorted(e.fields["text"] for e in eval_train) == sorted(r["text"] for r in tune_dev)
     assert sorted(e.fields["text"] for e in eval_test) == sorted(r["text"] for r in tune_train)
     assert {r["label"] for r in tune_dev} == {"a", "b", "c"}  # two of each label's ten
@@ -344,3 +344,31 @@ def test_wrong_types_name_the_line(tmp_path: Path) -> None:
     # Rows from elsewhere (a list, not read here) are still checked, by row number.
     with pytest.raises(BadInputError, match=r"rows: row 1: 'text' is missing"):
         tune_data.check_rows([{"label": "a"}], "classification", Path("rows"))
+
+
+def test_a_folders_own_splits_are_the_split_eval_and_tune_use(tmp_path: Path) -> None:
+    """A folder with train, dev and test files: eval scores test and learns its few-shot
+    examples and baselines from train; tune trains on train and measures on dev. Nothing is
+    drawn at random when the user already split the data."""
+    from fondasi.evaluate.config import EvalConfig
+    from fondasi.evaluate.runner import build_context
+    from fondasi.evaluate.tasks import get_task
+    from fondasi.settings import Settings
+
+    train = [{"text": f"latih {i}", "label": "ab"[i % 2]} for i in range(8)]
+    dev = [{"text": f"dev {i}", "label": "ab"[i % 2]} for i in range(4)]
+    test = [{"text": f"uji {i}", "label": "ab"[i % 2]} for i in range(6)]
+    folder = tmp_path / "splits"
+    for name, rows in (("train.jsonl", train), ("dev.jsonl", dev), ("test.csv", test)):
+        write(folder, name, rows)
+    config = EvalConfig(
+        task="classification",
+        data=DataSpec(path=str(folder)),
+        candidates=[{"model": "all-minilm-l6-v2", "shots": 2}],
+    )
+    context, info = build_context(get_task("classification"), config, Settings.load())
+    assert [e.fields["text"] for e in context.test] == [r["text"] for r in test]
+    assert [e.fields["text"] for e in context.train] == [r["text"] for r in train]
+    assert info["train"]["source"] == "split file"
+    assert list(tune_data.read_rows(folder)) == train
+    assert list(tune_data.dev_rows(folder) or []) == dev

@@ -42,7 +42,7 @@ EXTRAS: dict[str, Extra] = {
             ("fastapi", "uvicorn", "sqlalchemy", "prometheus_client"),
             "the OpenAI-compatible server and dashboard",
         ),
-        Extra("tune", ("peft", "datasets"), "fine-tuning: LoRA, IA3, prompt tuning"),
+        Extra("tune", ("peft", "datasets", "pyarrow"), "fine-tuning: LoRA, IA3, prompt tuning"),
         Extra("diffusion", ("diffusers",), "image generation with diffusers pipelines"),
         Extra(
             "guard",
@@ -50,7 +50,9 @@ EXTRAS: dict[str, Extra] = {
             "safety filters: personal data (NIK, NPWP, phones, names), toxicity, injection",
         ),
         Extra(
-            "eval", ("sacrebleu", "rouge_score", "bm25s"), "fondasi eval: BLEU, chrF, ROUGE, BM25"
+            "eval",
+            ("sacrebleu", "rouge_score", "bm25s", "datasets", "pyarrow"),
+            "fondasi eval: BLEU, chrF, ROUGE, BM25; CSV, TSV, Parquet and dataset folders",
         ),
         Extra("ray", ("ray",), "batch work over a Ray cluster"),
     ]

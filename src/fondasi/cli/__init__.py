@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from fondasi.version import __version__
 from fondasi.cli import (
     classify,
     doctor,
@@ -33,6 +32,7 @@ from fondasi.cli import eval as evaluate
 from fondasi.cli._render import errors, esc
 from fondasi.errors import FondasiError
 from fondasi.settings import Settings
+from fondasi.version import __version__
 
 app = typer.Typer(
     name="fondasi",

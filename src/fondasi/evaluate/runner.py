@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fondasi.data.files import Split
 from fondasi.errors import BadInputError
 from fondasi.evaluate import results as results_io
 from fondasi.evaluate.baselines import for_task
 from fondasi.evaluate.cache import PredictionCache
 from fondasi.evaluate.config import DataSpec, EvalConfig
-from fondasi.evaluate.datasets import Example, load_examples, source_path, split
+from fondasi.evaluate.datasets import Example, load_examples, source_path, split, splits_in
 from fondasi.evaluate.execution import CandidateRun, load_model
 from fondasi.evaluate.executors import executor
 from fondasi.evaluate.metrics import Chosen, choose
@@ -60,12 +61,13 @@ def _prepared(task: Task, examples: list[Example]) -> list[Example]:
     return [task.prepare(example) for example in examples]
 
 
-def read_data(task: Task, spec: DataSpec, what: str) -> list[Example]:
-    """A spec's examples; retrieval queries may take their relevant ids from a qrels file."""
+def read_data(task: Task, spec: DataSpec, what: str, split: Split | None = None) -> list[Example]:
+    """A spec's examples (a folder's ``split``, or the one eval scores); retrieval queries may
+    take their relevant ids from a qrels file."""
     if spec.qrels is None:
-        return _prepared(task, load_examples(spec, task.needed, task.optional, what))
+        return _prepared(task, load_examples(spec, task.needed, task.optional, what, split))
     needed = tuple(field for field in task.needed if field != "relevant")
-    queries = load_examples(spec, needed, task.optional, what)
+    queries = load_examples(spec, needed, task.optional, what, split)
     judged: dict[str, dict[str, float]] = {}
     for row in load_examples(spec.qrels, ("query_id", "doc_id"), ("relevance",), "qrels"):
         grade = float(row.fields.get("relevance", 1) or 0)
@@ -104,6 +106,14 @@ def build_context(
         info["train"] = {
             "source": "file",
             "path": str(source_path(config.train)),
+            "rows": len(train),
+        }
+        test = data
+    elif wants_train and "train" in splits_in(config.data):  # the folder's own train split
+        train = read_data(task, config.data, "train", split="train")
+        info["train"] = {
+            "source": "split file",
+            "path": str(source_path(config.data)),
             "rows": len(train),
         }
         test = data

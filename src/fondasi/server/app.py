@@ -17,7 +17,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from fondasi.version import __version__
 from fondasi.monitor.store import Store
 from fondasi.monitor.versions import Versions
 from fondasi.monitor.writer import LogWriter
@@ -40,6 +39,7 @@ from fondasi.server.recorder import Recorder
 from fondasi.server.runner import Runner
 from fondasi.server.state import ServerState
 from fondasi.settings import Settings
+from fondasi.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -89,16 +89,16 @@ def check_rows(rows: list[dict[str, Any]], task: Task, path: Path) -> None:
 
 
 def split(
-    rows: list[dict[str, Any]], task: Task, fraction: float, seed: int
+    rows: list[dict[str, Any]], stratify: str | None, fraction: float, seed: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train and dev rows; classification keeps each label's share in both.
+    """Train and dev rows; each value of the ``stratify`` field keeps its share in both.
 
     The draw is ``fondasi.data.files.holdout``, the one eval draws its train split with.
     """
     rng = random.Random(seed)
 
     def key(row: dict[str, Any]) -> str:
-        return str(row["label"]) if task == "classification" else ""
+        return str(row[stratify]) if stratify else ""
 
     dev, train = files.holdout(rows, fraction, rng, key)
     rng.shuffle(train)

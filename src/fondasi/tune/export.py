@@ -130,15 +130,19 @@ def export_onnx(
 
 
 def _dev_rows(kind: Task, meta: dict[str, Any], eval_data: Path | None) -> list[dict[str, Any]]:
-    """The dev rows the run measured on: its --eval-data, or its split re-made."""
+    """The dev rows the run measured on: its --eval-data, its folder's dev split, or its
+    split re-made."""
+    rows: list[dict[str, Any]]
     if eval_data is not None:
         rows = data.read_rows(eval_data)
     elif meta.get("eval_data"):
         rows = data.read_rows(Path(meta["eval_data"]))
+    elif meta.get("data") and (folder_dev := data.dev_rows(Path(meta["data"]))) is not None:
+        rows = list(folder_dev)
     elif meta.get("data"):
         train = data.read_rows(Path(meta["data"]))
         seed = int(meta["hyperparameters"].get("seed", 42))
-        rows = data.split(train, kind.name, float(meta["dev_fraction"]), seed)[1]
+        rows = data.split(train, kind.stratify, float(meta["dev_fraction"]), seed)[1]
     else:
         raise BadInputError("this model does not say where its dev rows are: give --eval-data")
     data.check_rows(rows, kind.name, eval_data or Path("dev rows"))

@@ -132,11 +132,17 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
     else:  # T5 and BART learn prompt/completion rows as seq2seq: the base decides
         kind = task(data.detect_task(rows, options.data)).for_base(folder)
     data.check_rows(rows, kind.name, options.data)
+    folder_dev = None if options.eval_data else data.dev_rows(options.data)
+    train: list[dict[str, Any]]
+    dev: list[dict[str, Any]]
     if options.eval_data:
         train, dev = rows, data.read_rows(options.eval_data)
         data.check_rows(dev, kind.name, options.eval_data)
+    elif folder_dev is not None:  # a folder with train and dev splits: they are the split
+        train, dev = rows, list(folder_dev)
+        data.check_rows(dev, kind.name, options.data)
     else:
-        train, dev = data.split(rows, kind.name, options.dev_fraction, options.seed)
+        train, dev = data.split(rows, kind.stratify, options.dev_fraction, options.seed)
     labels = kind.labels(train, dev)
     _check_out(options.out, options.resume)
     resume_from = None

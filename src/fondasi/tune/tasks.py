@@ -36,6 +36,7 @@ class Task(TaskModel):
     best: ClassVar[str] = "loss"  # the dev metric that picks the best checkpoint
     higher_is_better: ClassVar[bool] = False
     exports_onnx: ClassVar[bool] = False  # `tune export --onnx` traces it without a KV cache
+    stratify: ClassVar[str | None] = None  # the field whose values keep their share in a split
 
     def for_base(self, folder: Path) -> Task:
         """The task this one becomes on the base model in ``folder`` when none was asked for."""
@@ -113,6 +114,7 @@ class Classification(SequenceClassification, Task):
     best = "accuracy"
     higher_is_better = True
     exports_onnx = True
+    stratify = "label"
 
     def labels(self, train: Rows, dev: Rows) -> list[str]:
         from fondasi.tune.data import labels_of
