@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+import fondasi
 from fondasi.backends import onnx_export
 from fondasi.backends.base import Capability, ModelSpec
-from fondasi.backends.onnx_embed import VARIANT_KEY, OnnxEmbedder, OnnxEmbedderFactory, onnx_model
+from fondasi.backends.onnx_embed import VARIANT_KEY, OnnxEmbedder, OnnxEmbedderFactory, onnx_spec
 from fondasi.backends.onnx_export import COMPLETE, FP32, INT8, ensure_export, export_dir
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
@@ -125,19 +126,23 @@ def test_export_is_cached_and_complete(fp32: OnnxEmbedder, shared_settings: Sett
 
 def test_export_folder_runs_on_its_own(fp32: OnnxEmbedder, shared_settings: Settings) -> None:
     target = export_dir(minilm_folder(), shared_settings.cache_dir, "all-minilm-l6-v2")
-    alone = onnx_model(f"onnx:{target / INT8}", shared_settings)
+    alone = fondasi.model(f"onnx:{target / INT8}", shared_settings)
     assert alone.backend_name == "onnx-embeddings"
     assert alone.embed("Selamat pagi").shape == (1, 384)
 
 
-def test_helper_gives_a_handle_on_a_catalog_model(
+def test_a_catalog_model_takes_the_onnx_path_on_request(
     shared_settings: Settings, reference: Any
 ) -> None:
-    model = onnx_model("all-minilm-l6-v2", shared_settings, variant="fp32")
-    assert model.backend_name == "onnx-embeddings" and model.can(Capability.EMBED)
-    assert cosines(model.embed(SENTENCES), reference).min() >= 0.9999
+    spec = onnx_spec("all-minilm-l6-v2", shared_settings, variant="fp32")
+    assert spec.format == "safetensors" and spec.extra[VARIANT_KEY] == "fp32"
+    factory = OnnxEmbedderFactory()
+    assert factory.claims(spec)
+    embedder = factory.load(spec, shared_settings)
+    assert embedder.capabilities == frozenset({Capability.EMBED})
+    assert cosines(embedder.embed(SENTENCES), reference).min() >= 0.9999
     with pytest.raises(BadInputError, match="variant"):
-        onnx_model("all-minilm-l6-v2", shared_settings, variant="int4")  # type: ignore[arg-type]
+        onnx_spec("all-minilm-l6-v2", shared_settings, variant="int4")  # type: ignore[arg-type]
 
 
 def test_claims_onnx_files_and_only_safetensors_that_ask() -> None:

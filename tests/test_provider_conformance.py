@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 import fondasi
 from fondasi.backends import Capability
+from fondasi.backends.hosted import Endpoint
 from fondasi.backends.remote import ProviderError
 from fondasi.providers import BUILTIN_PROVIDERS, ProviderConfig
 from fondasi.settings import Settings
@@ -182,6 +183,20 @@ def test_a_wrong_key_is_refused_and_never_shown(served: Any, tmp_path: Path) -> 
         model(served, tmp_path, served[0].model, key=wrong).generate("halo")
     assert "4242" not in str(error.value)
     assert any(var in str(error.value) for var in BUILTIN_PROVIDERS[served[0].name].key_env)
+
+
+def test_the_endpoint_holds_the_key_without_showing_it(served: Any, tmp_path: Path) -> None:
+    provider, module, _, url = served
+    config = BUILTIN_PROVIDERS[provider.name].model_copy(
+        update={"base_url": url, "api_key": SecretStr(module.KEY), "timeout_s": 1.0}
+    )
+    endpoint = Endpoint.of(provider.name, config)
+    assert (endpoint.base_url, endpoint.timeout_s) == (url, 1.0)
+    assert endpoint.key_env == tuple(BUILTIN_PROVIDERS[provider.name].key_env)
+    assert endpoint.api_key() == module.KEY and module.KEY not in f"{endpoint!r} {endpoint}"
+    backend = model(served, tmp_path, provider.model).backend.backend  # inside Resilient
+    assert backend.remote_endpoint.startswith(f"{provider.name}:")
+    assert module.KEY not in repr(vars(backend))
 
 
 def test_a_missing_key_names_the_variable(

@@ -11,17 +11,14 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
+from fondasi.backends.hosted import Endpoint, HostedFactory, HostedModel, key_refused
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
-from fondasi.backends.tokens import count_tokens
 from fondasi.errors import BadInputError
-from fondasi.extras import require
 from fondasi.types import Chunk, FinishReason, GenerateOptions, Role, Usage
 
 if TYPE_CHECKING:
     import anthropic
     from anthropic.types import MessageParam, RawMessageStreamEvent
-
-    from fondasi.settings import Settings
 
 # An ``error`` event inside a stream comes after the HTTP 200; its type says if a retry helps.
 RETRYABLE_TYPES = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
@@ -72,8 +69,7 @@ def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> Provider
     import httpx2
 
     if isinstance(exc, anthropic.AuthenticationError):
-        where = " or ".join(key_env) or f"[providers.{provider}] api_key"
-        return ProviderError(provider, f"the API key was refused; check {where}", status=401)
+        return key_refused(provider, key_env)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
         return ProviderError(provider, "the request timed out", retryable=True)
     if isinstance(exc, anthropic.APIConnectionError):
@@ -96,25 +92,14 @@ def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> Provider
     return ProviderError(provider, f"{type(exc).__name__}: {exc}")
 
 
-class AnthropicModel:
-    """A Claude model behind the Messages API."""
+# Every Claude model since Claude 3 reads images.
+CAPABILITIES = frozenset({Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT})
 
-    def __init__(
-        self, client: anthropic.Anthropic, model: str, provider: str, key_env: Sequence[str]
-    ) -> None:
-        self.client = client
-        self.model = model
-        self.provider = provider
-        self.key_env = list(key_env)
-        # Every Claude model since Claude 3 reads images.
-        self.capabilities = frozenset(
-            {Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT}
-        )
-        self.remote_endpoint = f"{provider}:{client.base_url}"
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens by the bundled cl100k tokenizer (Claude's own is not published)."""
-        return count_tokens(text)
+class AnthropicModel(HostedModel):
+    """A Claude model behind the Messages API (Claude's tokenizer is not published)."""
+
+    client: anthropic.Anthropic
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """One message over server-sent events; usage from message_start and message_delta."""
@@ -186,41 +171,38 @@ class AnthropicModel:
                 retryable=error.retryable,  # Resilient retries only before the first chunk
                 retry_after=error.retry_after,
             ) from exc
-        usage = Usage(
-            prompt_tokens=count_tokens(prompt_text) if prompt_tokens is None else prompt_tokens,
+        answer = "".join(parts)
+        usage = Usage(  # counted here only where the stream said nothing
+            prompt_tokens=self.count_tokens(prompt_text)
+            if prompt_tokens is None
+            else prompt_tokens,
             completion_tokens=(
-                count_tokens("".join(parts)) if completion_tokens is None else completion_tokens
+                self.count_tokens(answer) if completion_tokens is None else completion_tokens
             ),
         )
         yield Chunk(usage=usage, finish_reason=finish)
 
 
-class AnthropicFactory:
+class AnthropicFactory(HostedFactory):
     """Builds clients for providers whose adapter is ``anthropic``."""
 
     name = "anthropic-api"
-    priority = 10
+    adapter = "anthropic"
+    sdk = ("anthropic", "anthropic", "Anthropic Claude")
 
-    def claims(self, spec: ModelSpec) -> bool:
-        """API specs of Anthropic-wire providers."""
-        return spec.format == "api" and spec.extra.get("adapter") == "anthropic"
-
-    def load(self, spec: ModelSpec, settings: Settings) -> AnthropicModel:
-        """A client with the provider's URL and key; retries are fondasi's, not the SDK's."""
-        require("anthropic", "anthropic", "Anthropic Claude")
+    def connect(self, spec: ModelSpec, endpoint: Endpoint) -> AnthropicModel:
+        """A Messages API client; the SDK does no retries of its own."""
         import anthropic
 
-        name = spec.extra["provider"]
-        provider = settings.provider(name)
-        key = provider.require_key(name)
-        # An explicit key, even a placeholder, stops the SDK reading credentials on its own.
         client = anthropic.Anthropic(
-            api_key=key.get_secret_value() if key else "not-needed",
-            base_url=provider.url(),
-            timeout=provider.timeout_s,
+            api_key=endpoint.api_key(),
+            base_url=endpoint.base_url,
+            timeout=endpoint.timeout_s,
             max_retries=0,
         )
-        return AnthropicModel(client, spec.extra["model"], name, provider.key_env)
+        return AnthropicModel(
+            client, spec.extra["model"], endpoint, CAPABILITIES, str(client.base_url)
+        )
 
 
 def _text(content: Any) -> str:

@@ -7,12 +7,17 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
+from fondasi.backends.hosted import (
+    Endpoint,
+    HostedFactory,
+    HostedModel,
+    key_refused,
+    nothing_to_embed,
+)
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.backends.stops import StopScanner
-from fondasi.backends.tokens import count_tokens
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
-from fondasi.extras import require
 from fondasi.types import Chunk, FinishReason, GenerateOptions, Message, Usage
 
 if TYPE_CHECKING:
@@ -20,8 +25,6 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from cohere import MessageEndV2ChatStreamResponse
-
-    from fondasi.settings import Settings
 
 MAX_STOPS = 5  # Cohere refuses more; the rest are cut here, as the stream passes
 EMBED_BATCH = 96  # texts per /v2/embed call, the API's limit
@@ -73,8 +76,7 @@ def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> Provider
         return exc
     if isinstance(exc, ApiError) and exc.status_code in AUTH_STATUS:
         # Cohere's 401 body quotes part of the key: say where to look, show none of it.
-        where = " or ".join(key_env) or "the provider's api_key in config.toml"
-        return ProviderError(provider, f"the API key was refused; check {where}", status=401)
+        return key_refused(provider, key_env)
     if isinstance(exc, ApiError) and exc.status_code is not None:
         status = exc.status_code
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
@@ -102,29 +104,12 @@ def _message(body: Any) -> str:
     return str(body)[:300] or "no message"
 
 
-class CohereModel:
+class CohereModel(HostedModel):
     """A Command or Embed model on Cohere's API (or a server that speaks it)."""
 
+    client: cohere.ClientV2
+
     native_json = True  # response_format={"type": "json_object"}
-
-    def __init__(
-        self,
-        client: cohere.ClientV2,
-        model: str,
-        provider: str,
-        capabilities: frozenset[Capability],
-        base_url: str,
-    ) -> None:
-        self.client = client
-        self.model = model
-        self.provider = provider
-        self.capabilities = capabilities
-        self.key_env: list[str] = []
-        self.remote_endpoint = f"{provider}:{base_url}"
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens by the bundled cl100k tokenizer (used when the server reports no usage)."""
-        return count_tokens(text)
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """v2 chat over server-sent events; usage and finish reason from message-end."""
@@ -194,9 +179,11 @@ class CohereModel:
             finish = "length"
         yield Chunk(text=tail, usage=self._usage(end, turns, parts), finish_reason=finish)
 
-    @staticmethod
     def _usage(
-        end: MessageEndV2ChatStreamResponse | None, turns: list[tuple[str, str]], parts: list[str]
+        self,
+        end: MessageEndV2ChatStreamResponse | None,
+        turns: list[tuple[str, str]],
+        parts: list[str],
     ) -> Usage:
         usage = end.delta.usage if end is not None and end.delta else None
         # tokens are what the model saw (template included); billed_units may leave some out
@@ -206,17 +193,11 @@ class CohereModel:
                     prompt_tokens=int(counts.input_tokens),
                     completion_tokens=int(counts.output_tokens),
                 )
-        prompt = "\n".join(text for _, text in turns)
-        return Usage(
-            prompt_tokens=count_tokens(prompt), completion_tokens=count_tokens("".join(parts))
-        )
+        return self.estimated_usage("\n".join(text for _, text in turns), "".join(parts))
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32; the purpose picks Cohere's input_type."""
-        import numpy as np
-
-        if not texts:
-            raise BadInputError("nothing to embed: the list of texts is empty")
+        nothing_to_embed(texts)
         input_type = INPUT_TYPES.get(purpose or "", "classification")
         rows: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
@@ -237,12 +218,7 @@ class CohereModel:
                     self.provider, f"returned {got} float vectors for {len(batch)} texts"
                 )
             rows.extend(floats)
-        vectors = np.asarray(rows, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        normalised: npt.NDArray[np.float32] = (vectors / np.clip(norms, 1e-12, None)).astype(
-            np.float32
-        )
-        return normalised
+        return self.normalised_rows(rows, len(texts))
 
 
 def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
@@ -255,30 +231,23 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
     return frozenset({Capability.GENERATE, Capability.CHAT})
 
 
-class CohereFactory:
+class CohereFactory(HostedFactory):
     """Builds clients for providers whose adapter is ``cohere``."""
 
     name = "cohere-api"
-    priority = 10
+    adapter = "cohere"
+    sdk = ("cohere", "cohere", "Cohere Command and Embed")
 
-    def claims(self, spec: ModelSpec) -> bool:
-        """API specs of Cohere-wire providers."""
-        return spec.format == "api" and spec.extra.get("adapter") == "cohere"
-
-    def load(self, spec: ModelSpec, settings: Settings) -> CohereModel:
-        """A v2 client with the provider's URL and key; retries are fondasi's, not the SDK's."""
-        cohere = require("cohere", "cohere", "Cohere Command and Embed")
+    def connect(self, spec: ModelSpec, endpoint: Endpoint) -> CohereModel:
+        """A v2 client on its own HTTP client, closed with the model; no SDK retries."""
+        import cohere
         import httpx  # a dependency of the cohere SDK
 
-        name = spec.extra["provider"]
-        provider = settings.provider(name)
-        key = provider.require_key(name)
-        base_url = provider.url()
-        http = httpx.Client(timeout=provider.timeout_s)
+        http = httpx.Client(timeout=endpoint.timeout_s)
         client = cohere.ClientV2(
-            api_key=key.get_secret_value() if key else "not-needed",
-            base_url=base_url,  # None: the SDK's production URL
-            timeout=provider.timeout_s,
+            api_key=endpoint.api_key(),
+            base_url=endpoint.base_url,  # None: the SDK's production URL
+            timeout=endpoint.timeout_s,
             max_retries=0,
             httpx_client=http,
             log_warning_experimental_features=False,
@@ -286,11 +255,10 @@ class CohereFactory:
         model = CohereModel(
             client,
             spec.extra["model"],
-            name,
+            endpoint,
             capabilities_for(spec),
-            base_url or cohere.ClientEnvironment.PRODUCTION.value,
+            endpoint.base_url or cohere.ClientEnvironment.PRODUCTION.value,
         )
-        model.key_env = list(provider.key_env)
         # The SDK never closes its HTTP client (openai's does, on deletion): do it for it.
         weakref.finalize(model, http.close)
         return model

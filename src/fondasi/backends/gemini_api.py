@@ -7,12 +7,17 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
+from fondasi.backends.hosted import (
+    Endpoint,
+    HostedFactory,
+    HostedModel,
+    key_refused,
+    nothing_to_embed,
+)
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError
 from fondasi.backends.stops import StopScanner
-from fondasi.backends.tokens import count_tokens
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
-from fondasi.extras import require
 from fondasi.types import Chunk, FinishReason, GenerateOptions, Role, Usage
 
 if TYPE_CHECKING:
@@ -20,8 +25,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from google import genai
     from google.genai import errors, types
-
-    from fondasi.settings import Settings
 
 DEFAULT_URL = "https://generativelanguage.googleapis.com/"
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"  # the SDK's own override; read here to name the endpoint
@@ -104,10 +107,8 @@ def _api_error(provider: str, exc: errors.APIError, key_env: Sequence[str]) -> P
     reason = next((str(d["reason"]) for d in details if d.get("reason")), None)
     if exc.code in (401, 403) or reason in AUTH_REASONS:
         # Google's own text is not passed on: some of it (CONSUMER_SUSPENDED) quotes the key.
-        where = " or ".join(key_env) or "the provider's key"
-        why = reason or exc.status or "refused"
-        return ProviderError(
-            provider, f"the API key was refused ({why}); check {where}", status=exc.code
+        return key_refused(
+            provider, key_env, why=reason or exc.status or "refused", status=exc.code
         )
     return ProviderError(
         provider,
@@ -131,29 +132,12 @@ def _retry_after(exc: errors.APIError, details: list[dict[str, Any]]) -> float |
     return None
 
 
-class GeminiModel:
+class GeminiModel(HostedModel):
     """A Gemini model behind the Gemini API."""
 
+    client: genai.Client
+
     native_json = True  # response_mime_type="application/json"
-
-    def __init__(
-        self,
-        client: genai.Client,
-        model: str,
-        provider: str,
-        capabilities: frozenset[Capability],
-        endpoint: str,
-    ) -> None:
-        self.client = client
-        self.model = model
-        self.provider = provider
-        self.capabilities = capabilities
-        self.key_env: list[str] = []
-        self.remote_endpoint = f"{provider}:{endpoint}"
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens by the bundled cl100k tokenizer (used when the API reports no usage)."""
-        return count_tokens(text)
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Generate over server-sent events; usage from the last event's usageMetadata."""
@@ -235,15 +219,13 @@ class GeminiModel:
             events.close()  # stop reading: the rest is past a stop sequence
         if shown := scanner.flush():
             yield Chunk(text=shown)
-        yield Chunk(usage=_usage(usage, prompt, "".join(parts)), finish_reason=finish)
+        yield Chunk(usage=self._usage(usage, prompt, "".join(parts)), finish_reason=finish)
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings in batches of 100, L2-normalised float32."""
-        import numpy as np
         from google.genai import types
 
-        if not texts:
-            raise BadInputError("nothing to embed: the list of texts is empty")
+        nothing_to_embed(texts)
         config: types.EmbedContentConfig | None = None
         if PREFIXED_EMBEDDERS in self.model:
             prefix = {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX}.get(purpose or "", "")
@@ -265,26 +247,19 @@ class GeminiModel:
             except Exception as exc:
                 raise translate(self.provider, exc, self.key_env) from exc
             rows.extend(list(e.values or []) for e in response.embeddings or [])
-        vectors = np.asarray(rows, dtype=np.float32)
-        if len(rows) != len(texts) or vectors.ndim != 2 or vectors.shape[1] == 0:
-            raise ProviderError(
-                self.provider, f"returned {len(rows)} vectors for {len(texts)} texts"
-            )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        normalised: npt.NDArray[np.float32] = (vectors / np.clip(norms, 1e-12, None)).astype(
-            np.float32
-        )
-        return normalised
+        return self.normalised_rows(rows, len(texts))
 
-
-def _usage(
-    metadata: types.GenerateContentResponseUsageMetadata | None, prompt: str, answer: str
-) -> Usage:
-    if metadata is None or metadata.prompt_token_count is None:
-        return Usage(prompt_tokens=count_tokens(prompt), completion_tokens=count_tokens(answer))
-    # Thinking tokens are billed as output and count against maxOutputTokens.
-    output = (metadata.candidates_token_count or 0) + (metadata.thoughts_token_count or 0)
-    return Usage(prompt_tokens=metadata.prompt_token_count, completion_tokens=output)
+    def _usage(
+        self,
+        metadata: types.GenerateContentResponseUsageMetadata | None,
+        prompt: str,
+        answer: str,
+    ) -> Usage:
+        if metadata is None or metadata.prompt_token_count is None:
+            return self.estimated_usage(prompt, answer)
+        # Thinking tokens are billed as output and count against maxOutputTokens.
+        output = (metadata.candidates_token_count or 0) + (metadata.thoughts_token_count or 0)
+        return Usage(prompt_tokens=metadata.prompt_token_count, completion_tokens=output)
 
 
 def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
@@ -302,37 +277,28 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
     return frozenset({Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT})
 
 
-class GeminiFactory:
+class GeminiFactory(HostedFactory):
     """Builds clients for providers whose adapter is ``gemini``."""
 
     name = "gemini-api"
-    priority = 10
+    adapter = "gemini"
+    sdk = ("google.genai", "gemini", "Google's Gemini API")
 
-    def claims(self, spec: ModelSpec) -> bool:
-        """API specs of Gemini-wire providers."""
-        return spec.format == "api" and spec.extra.get("adapter") == "gemini"
-
-    def load(self, spec: ModelSpec, settings: Settings) -> GeminiModel:
-        """A client with the provider's URL and key; retries are fondasi's, not the SDK's."""
-        require("google.genai", "gemini", "Google's Gemini API")
+    def connect(self, spec: ModelSpec, endpoint: Endpoint) -> GeminiModel:
+        """A Gemini API client (never Vertex AI); the SDK does no retries of its own."""
         from google import genai
         from google.genai import types
 
-        name = spec.extra["provider"]
-        provider = settings.provider(name)
-        key = provider.require_key(name)
-        url = provider.url() or os.environ.get(BASE_URL_ENV) or None
+        url = endpoint.base_url or os.environ.get(BASE_URL_ENV) or None
         client = genai.Client(
             enterprise=False,  # the Gemini API, whatever GOOGLE_GENAI_USE_VERTEXAI says
-            api_key=key.get_secret_value() if key else "not-needed",
+            api_key=endpoint.api_key(),
             http_options=types.HttpOptions(
                 base_url=url,
-                timeout=int(provider.timeout_s * 1000),  # milliseconds
+                timeout=int(endpoint.timeout_s * 1000),  # milliseconds
                 retry_options=types.HttpRetryOptions(attempts=1),
             ),
         )
-        model = GeminiModel(
-            client, spec.extra["model"], name, capabilities_for(spec), url or DEFAULT_URL
+        return GeminiModel(
+            client, spec.extra["model"], endpoint, capabilities_for(spec), url or DEFAULT_URL
         )
-        model.key_env = list(provider.key_env)
-        return model

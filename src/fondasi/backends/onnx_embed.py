@@ -6,9 +6,12 @@ it with ``extra["onnx_variant"]``. Texts are tokenised with the Rust ``tokenizer
 library, sorted by token count so batches carry little padding, and mean-pooled over
 real tokens; neither torch nor transformers is imported unless an export is needed.
 
-    from fondasi.backends.onnx_embed import onnx_model
-    model = onnx_model("all-minilm-l6-v2", variant="int8")
-    vectors = model.embed(["Selamat pagi", "Good morning"])
+    from fondasi.backends.onnx_embed import OnnxEmbedderFactory, onnx_spec
+    spec = onnx_spec("all-minilm-l6-v2", settings, variant="int8")
+    vectors = OnnxEmbedderFactory().load(spec, settings).embed(["Selamat pagi", "Good morning"])
+
+A handle on this path (``Model``, with timing and capability checks) is the handle tier's
+to build from ``onnx_spec``; this module stays below it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from fondasi.catalog.loader import Catalog
-    from fondasi.models.handle import Model
     from fondasi.settings import Settings
 
 Variant = Literal["fp32", "int8"]
@@ -211,32 +213,32 @@ def _slug(spec: ModelSpec) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.").lower() or "model"
 
 
-def onnx_model(
+def onnx_spec(
     ref: str,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     variant: Variant = "fp32",
     catalog: Catalog | None = None,
-) -> Model:
-    """A handle on the ONNX fast path for a catalog id or an ad-hoc id (hf:, onnx:)."""
+) -> ModelSpec:
+    """The spec of a catalog id or an ad-hoc id (hf:, onnx:) on the ONNX fast path.
+
+    A safetensors encoder folder is marked for export to ``variant``; anything the ONNX
+    factory cannot load is refused here, before any loading.
+    """
     from dataclasses import replace
 
     from fondasi.backends.resolve import resolve
     from fondasi.catalog.loader import Catalog
-    from fondasi.models.handle import Model
-    from fondasi.settings import Settings
 
     if variant not in VARIANTS:
         raise BadInputError(f"unknown ONNX variant {variant!r}; choose one of: fp32, int8")
-    settings = settings or Settings.load()
     catalog = catalog or Catalog.load(settings.card_dirs())
     spec = resolve(ref, catalog, settings)
     if spec.format == "safetensors":
         spec = replace(spec, extra={**spec.extra, VARIANT_KEY: variant})
-    factory = OnnxEmbedderFactory()
-    if not factory.claims(spec):
+    if not OnnxEmbedderFactory().claims(spec):
         raise BadInputError(
             f"{ref}: the ONNX path takes ONNX files or safetensors encoder folders, "
             f"not {spec.format}"
         )
-    return Model(spec, factory.load(spec, settings), factory.name)
+    return spec

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fondasi.models import json_mode
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
+from fondasi.backends.hosted import (
+    Endpoint,
+    HostedFactory,
+    HostedModel,
+    key_refused,
+    nothing_to_embed,
+)
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
-from fondasi.backends.tokens import count_tokens
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
 from fondasi.extras import require
+from fondasi.prompts.json_mode import INSTRUCTION
 from fondasi.types import Chunk, FinishReason, GenerateOptions, ImageOptions, Message, Usage
 
 if TYPE_CHECKING:
@@ -19,7 +25,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from fondasi.providers import ProviderConfig
-    from fondasi.settings import Settings
+
+SDK = ("openai", "openai", "OpenAI and OpenAI-compatible servers")  # for extras.require
 
 
 def messages_for(prompt: Prompt) -> list[dict[str, str]]:
@@ -63,8 +70,7 @@ def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> Provider
     import openai
 
     if isinstance(exc, openai.AuthenticationError):
-        where = " or ".join(key_env) or "the provider's key"
-        return ProviderError(provider, f"the API key was refused; check {where}", status=401)
+        return key_refused(provider, key_env)
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(provider, "the request timed out", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
@@ -96,27 +102,13 @@ def mention_json(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI refuses JSON mode unless a message says "JSON": add the ask when none does."""
     if any("json" in str(m.get("content", "")).lower() for m in messages):
         return messages
-    return [{"role": "system", "content": json_mode.INSTRUCTION}, *messages]
+    return [{"role": "system", "content": INSTRUCTION}, *messages]
 
 
-class OpenAIModel:
+class OpenAIModel(HostedModel):
     """A model behind an OpenAI-wire endpoint."""
 
     native_json = True  # response_format={"type": "json_object"}
-
-    def __init__(
-        self, client: Any, model: str, provider: str, capabilities: frozenset[Capability]
-    ) -> None:
-        self.client = client
-        self.model = model
-        self.provider = provider
-        self.capabilities = capabilities
-        self.key_env: list[str] = []
-        self.remote_endpoint = f"{provider}:{client.base_url}"
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens by the bundled cl100k tokenizer (used when a server reports no usage)."""
-        return count_tokens(text)
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Chat completion over server-sent events; usage from the final event."""
@@ -177,44 +169,22 @@ class OpenAIModel:
             raise ProviderError(self.provider, f"the stream broke off: {error}") from exc
         if usage is None:  # some compatible servers send no usage: count it ourselves
             prompt = "\n".join(m["content"] for m in messages if isinstance(m["content"], str))
-            usage = Usage(
-                prompt_tokens=count_tokens(prompt), completion_tokens=count_tokens("".join(parts))
-            )
+            usage = self.estimated_usage(prompt, "".join(parts))
         yield Chunk(usage=usage, finish_reason=finish)
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""
-        import numpy as np
-
-        if not texts:
-            raise BadInputError("nothing to embed: the list of texts is empty")
+        nothing_to_embed(texts)
         try:
             response = self.client.embeddings.create(model=self.model, input=list(texts))
         except Exception as exc:
             raise translate(self.provider, exc, self.key_env) from exc
         rows = sorted(response.data, key=lambda item: item.index)
-        vectors = np.asarray([row.embedding for row in rows], dtype=np.float32)
-        if vectors.shape[0] != len(texts):
-            raise ProviderError(
-                self.provider, f"returned {vectors.shape[0]} vectors for {len(texts)} texts"
-            )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        normalised: npt.NDArray[np.float32] = (vectors / np.clip(norms, 1e-12, None)).astype(
-            np.float32
-        )
-        return normalised
+        return self.normalised_rows([row.embedding for row in rows], len(texts))
 
 
-class OpenAIImages:
+class OpenAIImages(HostedModel):
     """Image generation through ``/v1/images/generations``."""
-
-    def __init__(self, client: Any, model: str, provider: str, key_env: list[str]) -> None:
-        self.client = client
-        self.model = model
-        self.provider = provider
-        self.key_env = key_env
-        self.capabilities = frozenset({Capability.IMAGE_GENERATE})
-        self.remote_endpoint = f"{provider}:{client.base_url}"
 
     def generate_images(
         self, prompt: str, options: ImageOptions, on_step: Callable[[int, int], None] | None = None
@@ -269,35 +239,31 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
 
 
 def client_for(provider: ProviderConfig, name: str) -> Any:
-    """An SDK client with the provider's URL, key and timeout; retries are fondasi's."""
-    openai = require("openai", "openai", "OpenAI and OpenAI-compatible servers")
-    key = provider.require_key(name)
+    """An SDK client for a provider's config (cloud fine-tuning jobs use it too)."""
+    return _client(Endpoint.of(name, provider))
+
+
+def _client(endpoint: Endpoint) -> Any:
+    """An SDK client with the endpoint's URL, key and timeout; retries are fondasi's."""
+    openai = require(*SDK)
     return openai.OpenAI(
-        api_key=key.get_secret_value() if key else "not-needed",
-        base_url=provider.url(),
-        timeout=provider.timeout_s,
+        api_key=endpoint.api_key(),
+        base_url=endpoint.base_url,
+        timeout=endpoint.timeout_s,
         max_retries=0,
     )
 
 
-class OpenAIFactory:
+class OpenAIFactory(HostedFactory):
     """Builds clients for providers whose adapter is ``openai``."""
 
     name = "openai-api"
-    priority = 10
+    adapter = "openai"
+    sdk = SDK
 
-    def claims(self, spec: ModelSpec) -> bool:
-        """API specs of OpenAI-wire providers."""
-        return spec.format == "api" and spec.extra.get("adapter") == "openai"
-
-    def load(self, spec: ModelSpec, settings: Settings) -> OpenAIModel | OpenAIImages:
-        """A client with the provider's URL and key; retries are fondasi's, not the SDK's."""
-        name = spec.extra["provider"]
-        provider = settings.provider(name)
-        client = client_for(provider, name)
+    def connect(self, spec: ModelSpec, endpoint: Endpoint) -> OpenAIModel | OpenAIImages:
+        """A chat/embedding model, or an image model, by the card or the model's name."""
+        client = _client(endpoint)
         capabilities = capabilities_for(spec)
-        if capabilities == {Capability.IMAGE_GENERATE}:
-            return OpenAIImages(client, spec.extra["model"], name, list(provider.key_env))
-        model = OpenAIModel(client, spec.extra["model"], name, capabilities)
-        model.key_env = list(provider.key_env)
-        return model
+        kind = OpenAIImages if capabilities == {Capability.IMAGE_GENERATE} else OpenAIModel
+        return kind(client, spec.extra["model"], endpoint, capabilities, str(client.base_url))

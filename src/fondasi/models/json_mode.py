@@ -12,24 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from fondasi.prompts.json_mode import INSTRUCTION as INSTRUCTION  # re-exported
+from fondasi.prompts.json_mode import with_instruction as with_instruction  # re-exported
 from fondasi.prompts.parse import OutputParseError, extract_json
 from fondasi.types import Chunk
 
-INSTRUCTION = (
-    "Reply with a single JSON object and nothing else: no prose, no code fence. "
-    "Balas hanya dengan satu objek JSON."
-)
 QUOTED = 200  # characters of a non-JSON answer shown in the error
 
 
 def native(generator: object) -> bool:
     """Whether a backend constrains its output to JSON itself."""
     return bool(getattr(generator, "native_json", False))
-
-
-def with_instruction(system: str | None) -> str:
-    """The system prompt that asks for JSON, after the user's own."""
-    return f"{system}\n\n{INSTRUCTION}" if system else INSTRUCTION
 
 
 def json_object(text: str) -> str:

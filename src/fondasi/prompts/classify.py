@@ -15,18 +15,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from fondasi.backends.base import Embedder, Purpose, Scorer
 from fondasi.errors import BadInputError
 from fondasi.prompts.render import Budget, Rendered, render
 from fondasi.prompts.select import Embed
 from fondasi.prompts.template import PromptTemplate
-from fondasi.types import Label
+from fondasi.types import Label, Message
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+# What a text is for, to embedders that embed queries and passages apart (e5); the same
+# alias as ``fondasi.backends.base.Purpose``, declared here because prompts sit below backends.
+Purpose = Literal["query", "passage"] | None
+
+
+class ContinuationScorer(Protocol):
+    """What ``by_logprob`` needs: a local language model's ``Scorer`` backend meets it."""
+
+    def score(self, prompt: str | Sequence[Message], continuations: Sequence[str]) -> list[float]:
+        """Summed natural-log probability of each continuation's tokens after ``prompt``."""
+
+
+class TextEmbedder(Protocol):
+    """What ``by_prototypes`` needs: any ``Embedder`` backend meets it."""
+
+    def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
+        """One L2-normalised float32 row per text, in input order."""
+
 
 # Stand-ins for "no text at all", averaged: the model's answer to them is its bias.
 CONTENT_FREE = ("N/A", "", "[MASK]")
@@ -106,7 +124,10 @@ class PromptClassifier:
 
 
 def by_logprob(
-    scorer: Scorer, classifier: PromptClassifier, texts: Sequence[str], calibrate: bool = True
+    scorer: ContinuationScorer,
+    classifier: PromptClassifier,
+    texts: Sequence[str],
+    calibrate: bool = True,
 ) -> list[list[Label]]:
     """Rank labels by the model's log-probability of each as the answer."""
     bias: dict[tuple[tuple[str, str], ...], list[float]] = {}
@@ -177,7 +198,7 @@ def by_generation(
 
 
 def by_prototypes(
-    embedder: Embedder,
+    embedder: TextEmbedder,
     texts: Sequence[str],
     examples: Sequence[Mapping[str, str]],
     labels: Sequence[str] | Mapping[str, str],
