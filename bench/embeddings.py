@@ -68,11 +68,12 @@ def variants(threads: int) -> dict[str, Callable[[list[str]], Any]]:
     import fondasi
     from fondasi.backends.base import ModelSpec
     from fondasi.backends.embed_cache import EmbeddingCache
-    from fondasi.backends.onnx_embed import OnnxEmbedderFactory, onnx_model
+    from fondasi.backends.onnx_embed import OnnxEmbedderFactory
     from fondasi.backends.packages import LOCATORS
     from fondasi.catalog.schema import PipPackage
     from fondasi.extras import quiet_transformers
     from fondasi.models.handle import Model
+    from fondasi.models.load import onnx_model
 
     quiet_transformers()
     torch.set_num_threads(threads)

@@ -204,3 +204,12 @@ def test_failure_late_in_the_export_leaves_nothing_half_written(
     assert ensure_export(folder, cache, "minilm") == target
     assert onnx_export.is_complete(target) and not stale.exists()
     assert [p.name for p in (cache / "onnx").iterdir()] == [target.name]
+
+
+def test_onnx_model_is_a_handle_on_the_fast_path(shared_settings: Settings, reference: Any) -> None:
+    from fondasi.models.load import onnx_model
+
+    model = onnx_model("all-minilm-l6-v2", shared_settings)
+    assert model.backend_name == "onnx-embeddings" and model.can(Capability.EMBED)
+    assert model.dimension == 384 and not model.can(Capability.GENERATE)
+    assert cosines(model.embed(SENTENCES), reference).min() >= 0.9999

@@ -57,6 +57,22 @@ def unknown(
     return UnknownChoiceError(what, name, choices or [empty], close)
 
 
+def instances_of(kind: type[T], what: str) -> Callable[[str, object], T]:
+    """An ``adopt`` check for members that are ``kind`` objects named as registered: a class
+    is made into its one instance, anything else is refused."""
+
+    def adopt(name: str, member: object) -> T:
+        made = member() if isinstance(member, type) and issubclass(member, kind) else member
+        if not isinstance(made, kind):
+            raise TypeError(f"{member!r} is not a {kind.__module__}.{kind.__qualname__}")
+        called = getattr(made, "name", name)
+        if called != name:
+            raise ValueError(f"the {what} calls itself {called!r}, not {name!r}")
+        return made
+
+    return adopt
+
+
 class Registry(Generic[T]):
     """Named members of one plug-in family, discovered from built-ins and entry points."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from fondasi.backends.base import Backend, ModelSpec
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
-from fondasi.registry import Registry
+from fondasi.registry import Registry, instances_of
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -84,17 +84,11 @@ class TaskModel:
         raise NotImplementedError
 
 
-def _adopt(name: str, member: object) -> TaskModel:
-    made = member() if isinstance(member, type) and issubclass(member, TaskModel) else member
-    if not isinstance(made, TaskModel):
-        raise TypeError(f"{member!r} is not a fondasi.backends.tuned.TaskModel")
-    if made.name != name:
-        raise ValueError(f"the tune task calls itself {made.name!r}, not {name!r}")
-    return made
-
-
 TASK_MODELS: Registry[TaskModel] = Registry(
-    "tune task", "fondasi.tune_tasks", builtins=(__name__,), adopt=_adopt
+    "tune task",
+    "fondasi.tune_tasks",
+    builtins=(__name__,),
+    adopt=instances_of(TaskModel, "tune task"),
 )
 K = TypeVar("K", bound=TaskModel)
 

@@ -31,10 +31,10 @@ from fondasi.costs import call_cost
 from fondasi.errors import BadInputError
 from fondasi.models import json_mode
 from fondasi.models.contract import CapabilityError, Labels, PromptInput
-from fondasi.models.results import fold, timed
+from fondasi.models.results import Folds, timed
 from fondasi.prompts.render import Budget, Rendered
 from fondasi.settings import Settings
-from fondasi.types import Chunk, Completion, GenerateOptions, ImageOptions, Label, Message, Role
+from fondasi.types import Chunk, GenerateOptions, ImageOptions, Label, Message, Role
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,7 +77,7 @@ def _count_with(backend: Backend, text: str) -> int | None:
     return int(engine_count(text)) if callable(engine_count) else None
 
 
-class Model:
+class Model(Folds):
     """A loaded model. Methods it lacks raise ``CapabilityError`` naming what it can do."""
 
     def __init__(
@@ -234,27 +234,6 @@ class Model:
             chunks = cast(TextGenerator, backend).stream(asked, chosen)
         chunks = json_mode.enforce(iter(chunks)) if enforced else iter(chunks)
         return timed(chunks, self.id, self.version, self._price)
-
-    def generate(
-        self,
-        prompt: PromptInput,
-        *,
-        system: str | None = None,
-        images: Any = None,
-        options: GenerateOptions | None = None,
-        chat_template: bool = True,
-        **overrides: Any,
-    ) -> Completion:
-        """The whole answer, with token usage, timing, cost and who answered."""
-        chunks = self.stream(
-            prompt,
-            system=system,
-            images=images,
-            options=options,
-            chat_template=chat_template,
-            **overrides,
-        )
-        return fold(chunks, self.id)
 
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """Log-probability of each continuation after ``prompt`` (local language models)."""

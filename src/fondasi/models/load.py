@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fondasi.backends.onnx_embed import OnnxEmbedderFactory, Variant, onnx_spec
 from fondasi.backends.registry import Registry
 from fondasi.backends.remote import Resilient, RetryPolicy
 from fondasi.backends.resolve import resolve
@@ -45,3 +46,19 @@ def embedder_for(settings: Settings | None) -> Any:
     """The settings' embedding model's ``embed``, for k-NN example selection."""
     settings = settings or Settings.load()
     return load(settings.embedding_model, settings).embed
+
+
+def onnx_model(
+    ref: str,
+    settings: Settings | None = None,
+    *,
+    variant: Variant = "fp32",
+    catalog: Catalog | None = None,
+) -> Model:
+    """An embedding model on the ONNX fast path (fp32 or int8), for a catalog id or an
+    ad-hoc id (``hf:``, ``onnx:``)."""
+    settings = settings or Settings.load()
+    spec = onnx_spec(ref, settings, variant=variant, catalog=catalog)
+    factory = OnnxEmbedderFactory()
+    backend = factory.load(spec, settings)
+    return Model(spec, backend, factory.name, settings.hardware_usd_per_hour, settings)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from fondasi.types import Answered, Chunk, Completion, Usage
+from fondasi.types import Answered, Chunk, Completion, GenerateOptions, Usage
 
 Price = Callable[[Usage, float], float | None]  # (usage, seconds) -> USD
 
@@ -91,3 +92,46 @@ def fold(chunks: Iterator[Chunk], model: str) -> Completion:
         usage=final.usage,
         finish_reason=final.finish_reason or "stop",
     )
+
+
+class Folds:
+    """``generate`` as ``stream`` folded, once for every model object."""
+
+    @property
+    def id(self) -> str:
+        """The id the model goes by."""
+        raise NotImplementedError
+
+    def stream(
+        self,
+        prompt: Any,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        options: GenerateOptions | None = None,
+        chat_template: bool = True,
+        **overrides: Any,
+    ) -> Iterator[Chunk]:
+        """The answer as it is generated."""
+        raise NotImplementedError
+
+    def generate(
+        self,
+        prompt: Any,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        options: GenerateOptions | None = None,
+        chat_template: bool = True,
+        **overrides: Any,
+    ) -> Completion:
+        """The whole answer, with usage, timing, cost and who answered: the stream folded."""
+        chunks = self.stream(
+            prompt,
+            system=system,
+            images=images,
+            options=options,
+            chat_template=chat_template,
+            **overrides,
+        )
+        return fold(chunks, self.id)

@@ -10,14 +10,14 @@ chosen model lacks raises the same ``CapabilityError`` a plain model raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, Purpose
 from fondasi.models.contract import Labels, ModelHandle, PromptInput
-from fondasi.models.results import fold
+from fondasi.models.results import Folds
 from fondasi.prompts.render import Budget
-from fondasi.types import Chunk, Completion, GenerateOptions, ImageOptions, Label
+from fondasi.types import ImageOptions, Label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from fondasi.settings import Settings
 
 
-class Wrapper:
+class Wrapper(Folds):
     """A model made of other models; subclasses choose who answers."""
 
     def primary(self) -> ModelHandle:
@@ -42,19 +42,6 @@ class Wrapper:
     def explain(self) -> str:
         """Why the latest call was answered by whom."""
         return self.primary().explain()
-
-    def stream(
-        self,
-        prompt: PromptInput,
-        *,
-        system: str | None = None,
-        images: Any = None,
-        options: GenerateOptions | None = None,
-        chat_template: bool = True,
-        **overrides: Any,
-    ) -> Iterator[Chunk]:
-        """The answer as it comes from the model chosen for it."""
-        raise NotImplementedError
 
     # -- facts -------------------------------------------------------------------------
 
@@ -108,27 +95,6 @@ class Wrapper:
         return self.primary().labels
 
     # -- calls -------------------------------------------------------------------------
-
-    def generate(
-        self,
-        prompt: PromptInput,
-        *,
-        system: str | None = None,
-        images: Any = None,
-        options: GenerateOptions | None = None,
-        chat_template: bool = True,
-        **overrides: Any,
-    ) -> Completion:
-        """The whole answer: this wrapper's stream, folded."""
-        chunks = self.stream(
-            prompt,
-            system=system,
-            images=images,
-            options=options,
-            chat_template=chat_template,
-            **overrides,
-        )
-        return fold(chunks, self.id)
 
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """The primary model scores."""

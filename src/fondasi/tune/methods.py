@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fondasi.errors import BadInputError
-from fondasi.registry import Registry
+from fondasi.registry import Registry, instances_of
 from fondasi.tune.tasks import Task, task
 
 if TYPE_CHECKING:
@@ -85,17 +85,11 @@ class Method:
         return model.merge_and_unload()
 
 
-def _adopt(name: str, member: object) -> Method:
-    made = member() if isinstance(member, type) and issubclass(member, Method) else member
-    if not isinstance(made, Method):
-        raise TypeError(f"{member!r} is not a fondasi.tune.methods.Method")
-    if made.name != name:
-        raise ValueError(f"the tuning method calls itself {made.name!r}, not {name!r}")
-    return made
-
-
 METHODS: Registry[Method] = Registry(
-    "tuning method", "fondasi.tune_methods", builtins=(__name__,), adopt=_adopt
+    "tuning method",
+    "fondasi.tune_methods",
+    builtins=(__name__,),
+    adopt=instances_of(Method, "tuning method"),
 )
 M = TypeVar("M", bound=Method)
 

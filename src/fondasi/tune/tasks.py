@@ -23,7 +23,7 @@ from fondasi.backends.tuned import (
     TaskModel,
     generation_task,
 )
-from fondasi.registry import Registry
+from fondasi.registry import Registry, instances_of
 from fondasi.tune import encode
 
 Rows = list[dict[str, Any]]
@@ -71,17 +71,8 @@ class Task(TaskModel):
         raise NotImplementedError
 
 
-def _adopt(name: str, member: object) -> Task:
-    made = member() if isinstance(member, type) and issubclass(member, Task) else member
-    if not isinstance(made, Task):
-        raise TypeError(f"{member!r} is not a fondasi.tune.tasks.Task")
-    if made.name != name:
-        raise ValueError(f"the tune task calls itself {made.name!r}, not {name!r}")
-    return made
-
-
 TASKS: Registry[Task] = Registry(
-    "tune task", "fondasi.tune_tasks", builtins=(__name__,), adopt=_adopt
+    "tune task", "fondasi.tune_tasks", builtins=(__name__,), adopt=instances_of(Task, "tune task")
 )
 T = TypeVar("T", bound=Task)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from fondasi.registry import Registry
+from fondasi.registry import Registry, instances_of
 
 if TYPE_CHECKING:
     from fondasi.evaluate.config import CandidateSpec, EvalConfig
@@ -102,15 +102,6 @@ class Task:
         return str(value)
 
 
-def _adopt(name: str, member: object) -> Task:
-    made = member() if isinstance(member, type) and issubclass(member, Task) else member
-    if not isinstance(made, Task):
-        raise TypeError(f"{member!r} is not a fondasi.evaluate.tasks.Task")
-    if made.name != name:
-        raise ValueError(f"the task calls itself {made.name!r}, not {name!r}")
-    return made
-
-
 # Each built-in module registers its tasks on import.
 TASKS: Registry[Task] = Registry(
     "task",
@@ -120,7 +111,7 @@ TASKS: Registry[Task] = Registry(
         "fondasi.evaluate.tasks.rank",
         "fondasi.evaluate.tasks.text",
     ),
-    adopt=_adopt,
+    adopt=instances_of(Task, "task"),
 )
 T = TypeVar("T", bound=type[Task])
 
