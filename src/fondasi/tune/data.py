@@ -60,10 +60,12 @@ def _where(rows: list[dict[str, Any]], index: int, path: Path) -> str:
 
 def check_rows(rows: list[dict[str, Any]], task: Task, path: Path) -> None:
     """Every row has the fields the task needs, as text (or a number) that is not empty."""
-    fields = {"classification": ("text", "label")}.get(task)
+    from fondasi.tune.tasks import task as task_named
+
+    wanted = task_named(task)
     for index, row in enumerate(rows):
         where = _where(rows, index, path)
-        if task != "classification" and "messages" in row:
+        if wanted.chat_rows and "messages" in row:
             messages = row["messages"]
             if (
                 not isinstance(messages, list)
@@ -79,7 +81,7 @@ def check_rows(rows: list[dict[str, Any]], task: Task, path: Path) -> None:
             if messages[-1]["role"] != "assistant":
                 raise BadInputError(f"{where}: the last message must be assistant")
             continue
-        for field in fields or ("prompt", "completion"):
+        for field in wanted.fields:
             value = row.get(field)
             if value is None or (isinstance(value, str) and not value.strip()):
                 raise BadInputError(f"{where}: {field!r} is missing or empty")

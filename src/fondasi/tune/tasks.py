@@ -37,6 +37,8 @@ class Task(TaskModel):
     higher_is_better: ClassVar[bool] = False
     exports_onnx: ClassVar[bool] = False  # `tune export --onnx` traces it without a KV cache
     stratify: ClassVar[str | None] = None  # the field whose values keep their share in a split
+    fields: ClassVar[tuple[str, ...]] = ("prompt", "completion")  # what every row must hold
+    chat_rows: ClassVar[bool] = False  # rows may be {"messages": [...]} conversations instead
 
     def for_base(self, folder: Path) -> Task:
         """The task this one becomes on the base model in ``folder`` when none was asked for."""
@@ -106,6 +108,7 @@ class Classification(SequenceClassification, Task):
     higher_is_better = True
     exports_onnx = True
     stratify = "label"
+    fields = ("text", "label")
 
     def labels(self, train: Rows, dev: Rows) -> list[str]:
         from fondasi.tune.data import labels_of
@@ -164,6 +167,8 @@ def head_inputs(model: Any) -> list[str] | None:
 
 class Generation(Task):
     """Answers after prompts: only the answer's tokens are learned; the dev loss decides."""
+
+    chat_rows = True
 
     def teach(self, teacher: Any, rows: Rows, labels: list[str], advance: Any) -> Rows:
         """The teacher's own answers to the prompts in place of the references."""
