@@ -372,3 +372,16 @@ def test_a_folders_own_splits_are_the_split_eval_and_tune_use(tmp_path: Path) ->
     assert info["train"]["source"] == "split file"
     assert list(tune_data.read_rows(folder)) == train
     assert list(tune_data.dev_rows(folder) or []) == dev
+
+
+def test_bundled_and_shot_files_are_read_by_the_same_reader(tmp_path: Path) -> None:
+    """fondasi.data.read_jsonl (bundled sets, --shots files) takes a BOM and U+2028 in text
+    as the eval and tune reader does, and names the bad line."""
+    from fondasi.data import read_jsonl
+
+    path = write(tmp_path, "shots.jsonl", ROWS, bom=1)
+    assert read_jsonl(path) == ROWS
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok", "label": "a"}\n{"text": \n', encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"bad\.jsonl:2: not valid JSON"):
+        read_jsonl(bad)
