@@ -321,4 +321,4 @@ def test_classify_shot_files_with_problems(
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
     missing = cli("classify", "multilingual-e5-small", "teks", "--shots", str(tmp_path / "no"))
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 2 and "no such data file" in missing.stderr
