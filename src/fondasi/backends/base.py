@@ -8,6 +8,20 @@
      +-- ImageEmbedder      embed_images(images) -> float32 array
      +-- ImageGenerator     generate_images(prompt, options) -> PIL images
  +-- Scorer             score(prompt, continuations) -> log-probability of each
+ +-- TokenLogprobs      token_logprobs(text, top) -> each token's log-probability (echo)
+ +-- AsyncTextGenerator astream(prompt, options) -> AsyncIterator[Chunk] (hosted SDKs)
+
+The chat dialect beyond plain text is declared by class attributes a generator sets to
+True for what it does itself (``speaks``); the handle tier does the rest above it:
+
+    native_tools     reads options.tools / tool_choice / parallel_tool_calls and the
+                     messages' tool_calls and tool turns; yields Chunk.tool_calls
+                     (whole ToolCall objects) with finish_reason "tool_calls"
+    native_schema    holds the answer to options.json_schema by the provider's own mode
+    native_logprobs  fills Chunk.logprobs when options.logprobs is set
+    native_images    reads each Message's images itself (hosted vision models)
+    constrains       holds its output to options.grammar (a Lark grammar, llguidance)
+                     by masking tokens while decoding (local models)
 
 A ``BackendFactory`` says which specs it can load (``claims``) and loads them; factories
 register through the ``fondasi.backends`` entry-point group, built-ins included.
@@ -15,14 +29,14 @@ register through the ``fondasi.backends`` entry-point group, built-ins included.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from fondasi.catalog.schema import ModelCard
-from fondasi.types import Chunk, GenerateOptions, ImageOptions, Label, Message
+from fondasi.types import Chunk, GenerateOptions, ImageOptions, Label, Message, TokenLogprob
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,11 +47,29 @@ if TYPE_CHECKING:
 Prompt = str | Sequence[Message]
 
 
-def message_dict(message: Message | dict[str, str]) -> dict[str, str]:
-    """A chat message as the ``{"role", "content"}`` mapping chat templates read."""
-    if isinstance(message, Message):
-        return {"role": message.role.value, "content": message.content}
-    return dict(message)
+def message_dict(message: Message | dict[str, Any]) -> dict[str, Any]:
+    """A chat message as the mapping chat templates read (transformers' tool-use shape).
+
+    An assistant turn's tool calls carry their arguments as a mapping, and a tool turn its
+    ``tool_call_id`` and function ``name``, as templates with tool support expect.
+    """
+    if not isinstance(message, Message):
+        return dict(message)
+    out: dict[str, Any] = {"role": message.role.value, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.args},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name:
+        out["name"] = message.name
+    return out
 
 
 Purpose = Literal["query", "passage"] | None
@@ -86,6 +118,32 @@ class TextGenerator(Backend, Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of ``text``."""
+
+
+DIALECT = ("native_tools", "native_schema", "native_logprobs", "native_images", "constrains")
+
+
+def speaks(generator: object, feature: str) -> bool:
+    """Whether a generator does one part of the chat dialect itself (see ``DIALECT``)."""
+    if feature not in DIALECT:
+        raise ValueError(f"unknown dialect feature {feature!r}; known: {', '.join(DIALECT)}")
+    return bool(getattr(generator, feature, False))
+
+
+@runtime_checkable
+class AsyncTextGenerator(Backend, Protocol):
+    """Generates text on the event loop (a hosted API's async client)."""
+
+    def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
+        """Like ``TextGenerator.stream``, without blocking the event loop."""
+
+
+@runtime_checkable
+class TokenLogprobs(Backend, Protocol):
+    """Reads the log-probability of every token of a text (``echo`` in /v1/completions)."""
+
+    def token_logprobs(self, text: str, top: int) -> list[TokenLogprob | None]:
+        """Each token of ``text`` (no template) given those before it; the first is None."""
 
 
 @runtime_checkable

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from fondasi.backends.base import Capability, Purpose
 from fondasi.errors import BadInputError
 from fondasi.prompts.render import Budget, Rendered
-from fondasi.types import Chunk, Completion, GenerateOptions, ImageOptions, Label, Message
+from fondasi.types import (
+    Chunk,
+    Completion,
+    GenerateOptions,
+    ImageOptions,
+    Label,
+    Message,
+    TokenLogprob,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,7 +32,7 @@ if TYPE_CHECKING:
     from fondasi.prompts.template import PromptTemplate
     from fondasi.settings import Settings
 
-PromptInput = str | Sequence[Message | dict[str, str]] | Rendered
+PromptInput = str | Sequence[Message | dict[str, Any]] | Rendered
 Labels = Sequence[str] | Mapping[str, str]
 
 
@@ -104,6 +112,9 @@ class ModelHandle(Protocol):
 
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """Log-probability of each continuation after ``prompt``."""
+
+    def token_logprobs(self, text: str, top: int = 0) -> list[TokenLogprob | None]:
+        """Each token of ``text`` with its log-probability given those before (first: None)."""
 
     def count_tokens(self, text: str) -> int:
         """Tokens its tokenizer makes of ``text``."""

@@ -24,6 +24,7 @@ from fondasi.backends.base import (
     Purpose,
     Scorer,
     TextGenerator,
+    TokenLogprobs,
     VisionLanguageModel,
 )
 from fondasi.backends.remote import Resilient
@@ -34,7 +35,15 @@ from fondasi.models.contract import CapabilityError, Labels, PromptInput
 from fondasi.models.results import Folds, timed
 from fondasi.prompts.render import Budget, Rendered
 from fondasi.settings import Settings
-from fondasi.types import Chunk, GenerateOptions, ImageOptions, Label, Message, Role
+from fondasi.types import (
+    Chunk,
+    GenerateOptions,
+    ImageOptions,
+    Label,
+    Message,
+    Role,
+    TokenLogprob,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,7 +60,7 @@ __all__ = ["MAX_TEXTS", "CapabilityError", "Model", "PromptInput", "options_of"]
 def options_of(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
     """``options`` with keyword overrides applied; a bad value is a clear ``BadInputError``."""
     try:
-        base = options.model_dump() if options else {}
+        base = dict(options) if options else {}  # objects kept: a schema keeps its class
         return GenerateOptions(**{**base, **overrides})
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -241,6 +250,19 @@ class Model(Folds):
         if isinstance(continuations, str) or not continuations:
             raise BadInputError("give a list of continuations to score")
         return scorer.score(self._prompt(prompt, None), list(continuations))
+
+    def token_logprobs(self, text: str, top: int = 0) -> list[TokenLogprob | None]:
+        """Each token of ``text`` with its log-probability given those before (first: None)."""
+        if not isinstance(text, str) or not text:
+            raise BadInputError("give a non-empty text to read")
+        if not 0 <= top <= 20:
+            raise BadInputError("top must be between 0 and 20")
+        reader = self.backend if isinstance(self.backend, TokenLogprobs) else None
+        if reader is None:
+            raise CapabilityError(
+                f"{self.id} cannot read prompt log-probabilities (local language models can)"
+            )
+        return reader.token_logprobs(text, top)
 
     def embed(self, texts: str | Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Normalised float32 vectors, one row per text (``purpose``: query or passage)."""

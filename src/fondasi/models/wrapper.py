@@ -17,7 +17,7 @@ from fondasi.backends.base import Capability, Purpose
 from fondasi.models.contract import Labels, ModelHandle, PromptInput
 from fondasi.models.results import Folds
 from fondasi.prompts.render import Budget
-from fondasi.types import ImageOptions, Label
+from fondasi.types import ImageOptions, Label, TokenLogprob
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,6 +99,10 @@ class Wrapper(Folds):
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """The primary model scores."""
         return self.primary().score(prompt, continuations)
+
+    def token_logprobs(self, text: str, top: int = 0) -> list[TokenLogprob | None]:
+        """The primary model reads the text."""
+        return self.primary().token_logprobs(text, top)
 
     def count_tokens(self, text: str) -> int:
         """By the primary model's tokenizer."""
