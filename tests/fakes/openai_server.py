@@ -5,6 +5,12 @@ then succeeds, ``always-500`` fails, ``stall`` answers after 3 s, ``reset`` brea
 stream off after two chunks, ``garbage`` sends an event that is not JSON, ``no-usage``
 omits usage, ``missing`` does not exist, ``json-repair`` answers sloppy JSON until it is
 corrected. Anything else answers ``Echo: <last message>`` (in JSON mode ``{"echo": ...}``).
+
+Tools, tool_choice, parallel_tool_calls, response_format json_schema and logprobs are
+checked as OpenAI checks them (a malformed request gets its 400) and answered as
+``tests.fakes.dialect`` decides: calls stream as OpenAI's ``delta.tool_calls`` (id and
+name first, the arguments in several pieces) ending with finish_reason ``tool_calls``;
+``logprobs`` puts ``choices[].logprobs.content`` on each text delta.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from .dialect import Call, calls_for, fragments, schema_answer, valid_schema
 from .serve import free_port, serve  # noqa: F401  (bench/ imports free_port from here)
 
 KEY = "sk-test-key-0123456789"
@@ -69,23 +76,48 @@ def build_app(state: FakeState) -> FastAPI:
             return _error(500, "The server had an error", "server_error")
         if model == "stall":
             await asyncio.sleep(3)
-        said = "Echo: " + _said(body["messages"][-1]["content"])
+        if (malformed := _malformed(body)) is not None:
+            return _error(400, malformed, "invalid_request_error")
+        last = body["messages"][-1]
+        said = "Echo: " + _said(last["content"])
         if (body.get("response_format") or {}).get("type") == "json_object":
             # As OpenAI does: JSON mode needs the word in the conversation, then answers JSON.
             if not any("json" in str(m["content"]).lower() for m in body["messages"]):
                 message = "'messages' must contain the word 'json' in some form"
                 return _error(400, message, "invalid_request_error")
-            said = json.dumps({"echo": _said(body["messages"][-1]["content"])})
+            said = json.dumps({"echo": _said(last["content"])})
         if model == "json-repair":
             # Sloppy JSON first; valid JSON once it has been told (a turn after its answer).
             repaired = any(m["role"] == "assistant" for m in body["messages"])
             said = '{"answer": "ok"}' if repaired else "Sure! {answer: ok}"
+        calls: list[Call] = []
+        if last["role"] == "tool":
+            said = "Result: " + _said(last["content"])
+        else:
+            tools = {
+                t["function"]["name"]: t["function"].get("parameters", {})
+                for t in body.get("tools", [])
+            }
+            calls = calls_for(
+                tools, _choice(body.get("tool_choice")), model, _said(last["content"])
+            )
+            if body.get("parallel_tool_calls") is False:
+                calls = calls[:1]
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            said = schema_answer(
+                body["response_format"]["json_schema"]["schema"], _said(last["content"])
+            )
         words = said.split(" ")
         words = words[: body.get("max_tokens") or len(words)]
         finish = "length" if len(words) < len(said.split(" ")) else "stop"
+        if calls:
+            words, finish = [], "tool_calls"
+        top = body.get("top_logprobs", 0) if body.get("logprobs") else None
         if not body.get("stream"):
             return JSONResponse(_completion(model, " ".join(words), finish))
-        return StreamingResponse(_events(model, words, finish), media_type="text/event-stream")
+        return StreamingResponse(
+            _events(model, words, finish, calls, top), media_type="text/event-stream"
+        )
 
     @app.post("/v1/images/generations")
     async def images(request: Request) -> Response:
@@ -162,28 +194,142 @@ def _completion(model: str, text: str, finish: str) -> dict[str, Any]:
     }
 
 
-async def _events(model: str, words: list[str], finish: str) -> AsyncIterator[bytes]:
+async def _events(
+    model: str, words: list[str], finish: str, calls: list[Call], top: int | None
+) -> AsyncIterator[bytes]:
     def event(payload: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(payload)}\n\n".encode()
 
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model}
+    first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    yield event({**base, "choices": [first]})
     for index, word in enumerate(words):
         if model == "reset" and index == 2:
             raise ConnectionResetError("fake reset mid-stream")
         if model == "garbage" and index == 1:
             yield b"data: {this is not json\n\n"
         text = word if index == 0 else " " + word
-        delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+        delta: dict[str, Any] = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+        if top is not None:
+            delta["logprobs"] = {"content": [_logprob(text, index, top)], "refusal": None}
         yield event({**base, "choices": [delta]})
+    for position, call in enumerate(calls):
+        # As OpenAI streams a call: id, type and name first, then the arguments in pieces.
+        opening = {"index": position, "id": call.id, "type": "function"}
+        opening["function"] = {"name": call.name, "arguments": ""}
+        yield event({**base, "choices": [_tool_delta(opening)]})
+        for piece in fragments(call.arguments):
+            more = {"index": position, "function": {"arguments": piece}}
+            yield event({**base, "choices": [_tool_delta(more)]})
     yield event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
     if model != "no-usage":
         usage = {
             "prompt_tokens": 11,
-            "completion_tokens": len(words),
-            "total_tokens": 11 + len(words),
+            "completion_tokens": len(words) or 5,
+            "total_tokens": 11 + (len(words) or 5),
         }
         yield event({**base, "choices": [], "usage": usage})
     yield b"data: [DONE]\n\n"
+
+
+def _tool_delta(call: dict[str, Any]) -> dict[str, Any]:
+    return {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
+
+
+def _logprob(text: str, index: int, top: int) -> dict[str, Any]:
+    """OpenAI's ChatCompletionTokenLogprob for one streamed token."""
+    chosen = -0.25 * (index + 1)
+    others = [
+        {"token": f"alt{n}", "logprob": chosen - n - 1, "bytes": list(f"alt{n}".encode())}
+        for n in range(max(top - 1, 0))
+    ]
+    alternatives = [{"token": text, "logprob": chosen, "bytes": list(text.encode())}, *others]
+    return {
+        "token": text,
+        "logprob": chosen,
+        "bytes": list(text.encode()),
+        "top_logprobs": alternatives[:top],
+    }
+
+
+def _choice(choice: Any) -> str | None:
+    if isinstance(choice, dict):
+        return str(choice["function"]["name"])
+    return choice
+
+
+def _malformed(body: dict[str, Any]) -> str | None:
+    """Why OpenAI would refuse this request's tools, messages or formats (None: it is fine)."""
+    tools = body.get("tools")
+    names: set[str] = set()
+    if tools is not None:
+        for tool in tools:
+            function = tool.get("function") if tool.get("type") == "function" else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                return "tools[]: each tool is {type: function, function: {name, parameters}}"
+            if "parameters" in function and not valid_schema(function["parameters"]):
+                return f"Invalid schema for function '{function['name']}'"
+            names.add(function["name"])
+    choice = body.get("tool_choice")
+    if choice is not None or "parallel_tool_calls" in body:
+        if not tools:
+            return "'tool_choice' and 'parallel_tool_calls' are only allowed with 'tools'"
+        if isinstance(choice, dict):
+            if (
+                choice.get("type") != "function"
+                or choice.get("function", {}).get("name") not in names
+            ):
+                return "tool_choice: a named function must be one of the tools"
+        elif choice not in (None, "auto", "none", "required"):
+            return f"Invalid value for 'tool_choice': {choice!r}"
+    if (why := _malformed_messages(body["messages"])) is not None:
+        return why
+    form = body.get("response_format")
+    if form is not None:
+        if form.get("type") not in ("text", "json_object", "json_schema"):
+            return "response_format.type must be text, json_object or json_schema"
+        if form["type"] == "json_schema":
+            spec = form.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                return "Missing required parameter: 'response_format.json_schema.name'"
+            if not valid_schema(spec.get("schema")):
+                return "Invalid schema for response_format"
+    top = body.get("top_logprobs")
+    if top is not None and (not body.get("logprobs") or not 0 <= top <= 20):
+        return "top_logprobs needs logprobs: true and a value from 0 to 20"
+    return None
+
+
+def _malformed_messages(messages: list[dict[str, Any]]) -> str | None:
+    made: set[str] = set()
+    for n, message in enumerate(messages):
+        role = message.get("role")
+        if role not in ("system", "developer", "user", "assistant", "tool"):
+            return f"messages[{n}].role: {role!r} is not a role"
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            if call.get("type") != "function" or not isinstance(call.get("id"), str):
+                return f"messages[{n}].tool_calls[]: each is {{id, type: function, function}}"
+            if not isinstance(function.get("arguments"), str) or not function.get("name"):
+                return f"messages[{n}].tool_calls[].function: name and arguments (a string)"
+            made.add(call["id"])
+        if role == "tool" and message.get("tool_call_id") not in made:
+            return (
+                f"messages[{n}]: a message with role 'tool' must be a response to a preceding "
+                "message with 'tool_calls'"
+            )
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if part.get("type") == "image_url":
+                    url = (part.get("image_url") or {}).get("url", "")
+                    if not url.startswith(("data:image/", "https://", "http://")):
+                        return f"messages[{n}]: image_url.url must be a link or a data URL"
+                elif part.get("type") != "text":
+                    return f"messages[{n}]: content parts are text or image_url"
+        elif content is None and not message.get("tool_calls"):
+            return f"messages[{n}].content: null only on a turn of tool calls"
+    return None
 
 
 @contextmanager

@@ -13,12 +13,22 @@ from fondasi.backends.hosted import (
     key_refused,
     nothing_to_embed,
 )
+from fondasi.backends.hosted_dialect import CallAssembler, choice, finish_for, image_ref, turns
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
 from fondasi.extras import require
 from fondasi.prompts.json_mode import INSTRUCTION
-from fondasi.types import Chunk, FinishReason, GenerateOptions, ImageOptions, Message, Usage
+from fondasi.types import (
+    Chunk,
+    GenerateOptions,
+    ImageOptions,
+    Message,
+    Role,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,40 +39,81 @@ if TYPE_CHECKING:
 SDK = ("openai", "openai", "OpenAI and OpenAI-compatible servers")  # for extras.require
 
 
-def messages_for(prompt: Prompt) -> list[dict[str, str]]:
-    """The chat messages the wire format expects."""
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [
-        {"role": m.role.value, "content": m.content} if isinstance(m, Message) else dict(m)
-        for m in prompt
-    ]
-
-
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # OpenAI's documented limit per image
 
 
 def image_part(image: Any) -> dict[str, Any]:
-    """An image as an OpenAI content part: links pass through, files become data URLs."""
-    import base64
-
-    from fondasi.backends.images import is_link, png_for_api
-
-    if is_link(image):
-        return {"type": "image_url", "image_url": {"url": image}}
-    encoded = base64.b64encode(png_for_api(image, MAX_IMAGE_BYTES)).decode("ascii")
-    return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}}
+    """An image as an OpenAI content part: links and data URLs pass, files become data URLs."""
+    return {"type": "image_url", "image_url": {"url": image_ref(image, MAX_IMAGE_BYTES).data_url()}}
 
 
-def with_images(messages: list[dict[str, Any]], images: Sequence[Any]) -> list[dict[str, Any]]:
-    """The last user message carries the images after its text."""
-    last = max(i for i, m in enumerate(messages) if m["role"] == "user")
-    text = messages[last]["content"]
-    messages[last] = {
-        "role": "user",
-        "content": [{"type": "text", "text": text}, *(image_part(i) for i in images)],
-    }
-    return messages
+def message_for(message: Message) -> dict[str, Any]:
+    """One message in the chat completions shape: images as parts, calls, tool turns."""
+    if message.role is Role.TOOL:
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    content: Any = message.content
+    if message.images:
+        content = [{"type": "text", "text": message.content}]
+        content.extend(image_part(image) for image in message.images)
+    out: dict[str, Any] = {"role": message.role.value, "content": content}
+    if message.tool_calls:
+        out["content"] = content or None  # a turn of calls alone has no text
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    return out
+
+
+def messages_for(prompt: Prompt, images: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The chat messages the wire format expects (``images`` join the last user turn)."""
+    return [message_for(m) for m in turns(prompt, images)]
+
+
+def dialect(options: GenerateOptions) -> dict[str, Any]:
+    """Tools, tool choice, structured output and log-probabilities, as request fields."""
+    fields: dict[str, Any] = {}
+    if options.tools:
+        fields["tools"] = [tool.openai() for tool in options.tools]
+        kind, name = choice(options)
+        fields["tool_choice"] = (
+            {"type": "function", "function": {"name": name}} if kind == "named" else kind
+        )
+        if not options.parallel_tool_calls:  # sent only when off: older servers lack it
+            fields["parallel_tool_calls"] = False
+    if options.json_schema is not None:
+        schema = options.json_schema
+        spec: dict[str, Any] = {"name": schema.name, "schema": schema.schema_}
+        spec["strict"] = schema.strict
+        if schema.description:
+            spec["description"] = schema.description
+        fields["response_format"] = {"type": "json_schema", "json_schema": spec}
+    elif options.json_mode:
+        fields["response_format"] = {"type": "json_object"}
+    if options.logprobs or options.top_logprobs:
+        fields["logprobs"] = True
+        if options.top_logprobs:
+            fields["top_logprobs"] = options.top_logprobs
+    return fields
+
+
+def logprobs_of(choice_logprobs: Any) -> list[TokenLogprob] | None:
+    """A streamed choice's ``logprobs.content`` as fondasi's token log-probabilities."""
+    content = getattr(choice_logprobs, "content", None) if choice_logprobs else None
+    if not content:
+        return None
+    return [
+        TokenLogprob(
+            token=item.token,
+            logprob=item.logprob,
+            bytes=item.bytes,
+            top_logprobs=[
+                TopLogprob(token=top.token, logprob=top.logprob, bytes=top.bytes)
+                for top in item.top_logprobs or []
+            ],
+        )
+        for item in content
+    ]
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -109,6 +160,10 @@ class OpenAIModel(HostedModel):
     """A model behind an OpenAI-wire endpoint."""
 
     native_json = True  # response_format={"type": "json_object"}
+    native_tools = True
+    native_schema = True  # response_format={"type": "json_schema", ...}
+    native_logprobs = True
+    native_images = True
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Chat completion over server-sent events; usage from the final event."""
@@ -120,14 +175,13 @@ class OpenAIModel(HostedModel):
         """The same, with images (links, files as data URLs) in the last user message."""
         if not images:
             raise BadInputError("no images given")
-        return self._complete(with_images(messages_for(prompt), images), options)
+        return self._complete(messages_for(prompt, images), options)
 
     def _complete(
         self, messages: list[dict[str, Any]], options: GenerateOptions
     ) -> Iterator[Chunk]:
-        extra: dict[str, Any] = {}
-        if options.json_mode:
-            extra["response_format"] = {"type": "json_object"}
+        extra = dialect(options)
+        if extra.get("response_format") == {"type": "json_object"}:
             messages = mention_json(messages)
         try:
             events = self.client.chat.completions.create(
@@ -148,7 +202,8 @@ class OpenAIModel(HostedModel):
 
     def _read(self, events: Any, messages: list[dict[str, Any]]) -> Iterator[Chunk]:
         parts: list[str] = []
-        finish: FinishReason = "stop"
+        calls = CallAssembler(self.provider)
+        length = False
         usage: Usage | None = None
         try:
             for event in events:
@@ -158,19 +213,30 @@ class OpenAIModel(HostedModel):
                         completion_tokens=event.usage.completion_tokens or 0,
                     )
                 for choice in event.choices or []:
-                    text = choice.delta.content if choice.delta else None
-                    if text:
-                        parts.append(text)
-                        yield Chunk(text=text)
+                    delta = choice.delta
+                    for fragment in (delta.tool_calls if delta else None) or []:
+                        function = fragment.function
+                        calls.add(
+                            fragment.index,
+                            function.arguments if function else None,
+                            id=fragment.id,
+                        )
+                        calls.name(fragment.index, function.name if function else None)
+                    text = delta.content if delta else None
+                    logprobs = logprobs_of(choice.logprobs)
+                    if text or logprobs:
+                        parts.append(text or "")
+                        yield Chunk(text=text or "", logprobs=logprobs)
                     if choice.finish_reason == "length":
-                        finish = "length"
+                        length = True
         except Exception as exc:
             error = translate(self.provider, exc, self.key_env)
             raise ProviderError(self.provider, f"the stream broke off: {error}") from exc
+        made = calls.finish_all()
         if usage is None:  # some compatible servers send no usage: count it ourselves
             prompt = "\n".join(m["content"] for m in messages if isinstance(m["content"], str))
             usage = self.estimated_usage(prompt, "".join(parts))
-        yield Chunk(usage=usage, finish_reason=finish)
+        yield Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, length))
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""
