@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
 from fondasi.backends.hosted import Endpoint, HostedFactory, HostedModel, key_refused
+from fondasi.backends.hosted_dialect import (
+    CallAssembler,
+    ImageRef,
+    arguments,
+    choice,
+    finish_for,
+    images_of,
+)
+from fondasi.backends.hosted_dialect import turns as dialect_turns
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.errors import BadInputError
-from fondasi.types import Chunk, FinishReason, GenerateOptions, Role, Usage
+from fondasi.types import Chunk, GenerateOptions, Message, Role, Usage
 
 if TYPE_CHECKING:
     import anthropic
@@ -24,43 +33,92 @@ if TYPE_CHECKING:
 RETRYABLE_TYPES = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
 LENGTH_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Anthropic's documented limit per image
+CHOICE_TYPES = {"auto": "auto", "none": "none", "required": "any", "named": "tool"}
 
 
-def split_system(prompt: Prompt) -> tuple[str | None, list[MessageParam]]:
-    """The top-level system prompt, and the user and assistant turns."""
-    if isinstance(prompt, str):
-        return None, [{"role": "user", "content": prompt}]
+def image_block(image: ImageRef) -> dict[str, Any]:
+    """An image as a content block: a link by URL, bytes inline as base64."""
+    if image.url:
+        return {"type": "image", "source": {"type": "url", "url": image.url}}
+    source = {"type": "base64", "media_type": image.media_type, "data": image.base64()}
+    return {"type": "image", "source": source}
+
+
+def blocks_for(message: Message) -> list[dict[str, Any]]:
+    """A message's content blocks: images before text (as Anthropic advises), then calls."""
+    if message.role is Role.TOOL:
+        result = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+        return [result | {"content": message.content}]
+    blocks = [image_block(i) for i in images_of(message, MAX_IMAGE_BYTES)]
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    blocks.extend(
+        {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments(call)}
+        for call in message.tool_calls
+    )
+    return blocks
+
+
+def split_system(
+    prompt: Prompt, images: Sequence[Any] = ()
+) -> tuple[str | None, list[MessageParam]]:
+    """The top-level system prompt, and the user and assistant turns.
+
+    Tool results go in a user turn, all results of one round of calls in the same turn
+    (with any user text that follows them), as the Messages API requires.
+    """
     system: list[str] = []
     turns: list[MessageParam] = []
-    for message in prompt:
-        if message.role == Role.SYSTEM:
+    for message in dialect_turns(prompt, images):
+        if message.role is Role.SYSTEM:
             system.append(message.content)
-        elif message.role == Role.ASSISTANT:
-            turns.append({"role": "assistant", "content": message.content})
+            continue
+        role = "assistant" if message.role is Role.ASSISTANT else "user"
+        plain = not message.images and not message.tool_calls and message.role is not Role.TOOL
+        content: Any = message.content if plain else blocks_for(message)
+        previous = turns[-1] if turns else None
+        if previous is not None and role == "user" and _holds_results(previous):
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            merged = [*cast("list[Any]", previous["content"]), *blocks]
+            turns[-1] = cast("MessageParam", {"role": "user", "content": merged})
         else:
-            turns.append({"role": "user", "content": message.content})
+            turns.append(cast("MessageParam", {"role": role, "content": content}))
     return "\n\n".join(system) or None, turns
 
 
-def with_images(turns: list[MessageParam], images: Sequence[Any]) -> list[MessageParam]:
-    """The last user turn carries the images before its text, as Anthropic recommends."""
-    import base64
+def _holds_results(turn: MessageParam) -> bool:
+    content = turn["content"]
+    return (
+        turn["role"] == "user"
+        and not isinstance(content, str)
+        and any(cast("dict[str, Any]", block).get("type") == "tool_result" for block in content)
+    )
 
-    from fondasi.backends.images import is_link, png_for_api
 
-    blocks: list[dict[str, Any]] = []
-    for image in images:
-        if is_link(image):
-            blocks.append({"type": "image", "source": {"type": "url", "url": image}})
-        else:
-            data = base64.b64encode(png_for_api(image, MAX_IMAGE_BYTES)).decode("ascii")
-            source = {"type": "base64", "media_type": "image/png", "data": data}
-            blocks.append({"type": "image", "source": source})
-    last = max(i for i, turn in enumerate(turns) if turn["role"] == "user")
-    text = turns[last]["content"]
-    content = [*blocks, {"type": "text", "text": text}]
-    turns[last] = cast("MessageParam", {"role": "user", "content": content})
-    return turns
+def dialect(options: GenerateOptions) -> dict[str, Any]:
+    """Tools, tool choice and structured output as Messages API fields (omitted: unset)."""
+    import anthropic
+
+    fields: dict[str, Any] = {}
+    if options.tools:
+        fields["tools"] = [
+            {"name": t.name, "input_schema": t.parameters}
+            | ({"description": t.description} if t.description else {})
+            | ({"strict": True} if t.strict else {})
+            for t in options.tools
+        ]
+        kind, name = choice(options)
+        picked: dict[str, Any] = {"type": CHOICE_TYPES[kind]}
+        if name is not None:
+            picked["name"] = name
+        if not options.parallel_tool_calls and kind != "none":
+            picked["disable_parallel_tool_use"] = True
+        fields["tool_choice"] = picked
+    if options.json_schema is not None:
+        # The SDK's own helper moves constraints structured outputs lack into descriptions.
+        schema = anthropic.transform_schema(options.json_schema.schema_)
+        fields["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    return fields
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -100,6 +158,9 @@ class AnthropicModel(HostedModel):
     """A Claude model behind the Messages API (Claude's tokenizer is not published)."""
 
     client: anthropic.Anthropic
+    native_tools = True
+    native_schema = True  # output_config.format, Anthropic's structured outputs
+    native_images = True
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """One message over server-sent events; usage from message_start and message_delta."""
@@ -112,8 +173,8 @@ class AnthropicModel(HostedModel):
         """The same, with images (links, or files sent inline as PNG) in the last user turn."""
         if not images:
             raise BadInputError("no images given")
-        system, messages = split_system(prompt)
-        return self._create(system, with_images(messages, images), options)
+        system, messages = split_system(prompt, images)
+        return self._create(system, messages, options)
 
     def _create(
         self, system: str | None, messages: list[MessageParam], options: GenerateOptions
@@ -128,19 +189,24 @@ class AnthropicModel(HostedModel):
                 system=system if system is not None else omit,
                 stop_sequences=options.stop or omit,
                 stream=True,
+                **dialect(options),
             )
         except Exception as exc:
             error = translate(self.provider, exc, self.key_env)
             # The SDK's own 401 error quotes the body, where providers echo part of the key.
             raise error from (None if error.status == 401 else exc)
         said = [system or ""] + [_text(m["content"]) for m in messages]
-        return self._read(events, "\n".join(said))
+        return self._read(events, "\n".join(said), options)
 
     def _read(
-        self, events: anthropic.Stream[RawMessageStreamEvent], prompt_text: str
+        self,
+        events: anthropic.Stream[RawMessageStreamEvent],
+        prompt_text: str,
+        options: GenerateOptions,
     ) -> Iterator[Chunk]:
         parts: list[str] = []
-        finish: FinishReason = "stop"
+        calls = CallAssembler(self.provider)
+        length = False
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
         try:
@@ -154,13 +220,23 @@ class AnthropicModel(HostedModel):
                             + (given.cache_creation_input_tokens or 0)
                             + (given.cache_read_input_tokens or 0)
                         )
+                    elif event.type == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            calls.start(event.index, block.id, block.name)
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         if event.delta.text:
                             parts.append(event.delta.text)
                             yield Chunk(text=event.delta.text)
+                    elif event.type == "content_block_delta":
+                        if event.delta.type == "input_json_delta":
+                            calls.add(event.index, event.delta.partial_json)
+                    elif event.type == "content_block_stop":
+                        if (call := calls.finish(event.index)) is not None:
+                            yield Chunk(tool_calls=[call])
                     elif event.type == "message_delta":
                         if event.delta.stop_reason in LENGTH_REASONS:
-                            finish = "length"
+                            length = True
                         if event.usage is not None:  # cumulative counts: the last one wins
                             completion_tokens = event.usage.output_tokens
         except Exception as exc:
@@ -180,7 +256,7 @@ class AnthropicModel(HostedModel):
                 self.count_tokens(answer) if completion_tokens is None else completion_tokens
             ),
         )
-        yield Chunk(usage=usage, finish_reason=finish)
+        yield Chunk(usage=usage, finish_reason=finish_for(calls.done, length))
 
 
 class AnthropicFactory(HostedFactory):
@@ -209,4 +285,5 @@ def _text(content: Any) -> str:
     """The text of a turn, without its image data (for counting tokens)."""
     if isinstance(content, str):
         return content
-    return " ".join(str(block.get("text", "")) for block in content)
+    said = (block.get("text") or block.get("content") or block.get("input") for block in content)
+    return " ".join(str(part) for part in said if part)
