@@ -109,7 +109,7 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = Field(default=None, description="Title of the report.")
-    task: str = Field(description="classification, generation, extraction, retrieval, image ...")
+    task: str = Field(description="classification, generation, structured, function_calling ...")
     data: DataSpec = Field(description="The test examples.")
     train: DataSpec | None = Field(
         default=None, description="Examples to fit baselines and draw few-shot examples from."
@@ -131,6 +131,11 @@ class EvalConfig(BaseModel):
         default=True, description="Honest baselines: true (all for the task), false, or names."
     )
     judge: JudgeSpec | None = Field(default=None, description="Judge model for the judge metric.")
+    json_schema: dict[str, Any] | str | None = Field(
+        default=None,
+        description="Structured extraction: the answers' JSON schema, inline or a .json file; "
+        "default: NAME.schema.json(l) next to the data.",
+    )
     seed: int = Field(default=0, description="Seed for splits, sampling and resampling.")
     bootstrap: int = Field(
         default=1000, ge=0, le=100_000, description="Bootstrap resamples for confidence intervals."
@@ -284,7 +289,11 @@ def _anchored(config: EvalConfig, folder: Path) -> dict[str, Any]:
         if model.startswith("tuned:") and not Path(model[6:]).expanduser().is_absolute():
             model = "tuned:" + str(folder / model[6:])
         candidates.append(candidate.model_copy(update={"template": template, "model": model}))
+    schema = config.json_schema
+    if isinstance(schema, str) and not Path(schema).expanduser().is_absolute():
+        schema = str(folder / schema)
     return {
+        "json_schema": schema,
         "data": _anchor(config.data, folder),
         "train": _anchor(config.train, folder),
         "candidates": candidates,

@@ -41,8 +41,16 @@ def _adopt(key: str, member: object) -> Metric:
     return member
 
 
+# Metrics that live beside their task (structured, function calling) register on import.
 METRICS: Registry[Metric] = Registry(
-    "metric", group="fondasi.metrics", builtins=("fondasi.evaluate.ranking",), adopt=_adopt
+    "metric",
+    group="fondasi.metrics",
+    builtins=(
+        "fondasi.evaluate.ranking",
+        "fondasi.evaluate.tasks.extract",
+        "fondasi.evaluate.tasks.tools",
+    ),
+    adopt=_adopt,
 )
 
 

@@ -108,8 +108,10 @@ TASKS: Registry[Task] = Registry(
     group="fondasi.eval_tasks",
     builtins=(
         "fondasi.evaluate.tasks.classify",
+        "fondasi.evaluate.tasks.extract",
         "fondasi.evaluate.tasks.rank",
         "fondasi.evaluate.tasks.text",
+        "fondasi.evaluate.tasks.tools",
     ),
     adopt=instances_of(Task, "task"),
 )
