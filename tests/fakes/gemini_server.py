@@ -13,6 +13,12 @@ is not JSON, ``no-usage`` omits usageMetadata, ``missing`` does not exist. Anyth
 answers ``Echo: <last user text>`` one word per event, cut at the first stop sequence or
 at ``maxOutputTokens`` words (finishReason MAX_TOKENS). A wrong key gets Google's 400
 API_KEY_INVALID; ``SUSPENDED`` gets the 403 whose message names the key, as Google's does.
+
+``tools[].functionDeclarations``, ``toolConfig.functionCallingConfig`` (mode AUTO, ANY,
+NONE; allowedFunctionNames), ``functionCall`` / ``functionResponse`` parts,
+``responseJsonSchema`` and ``responseLogprobs`` / ``logprobs`` are checked as the API
+checks them and answered as ``tests.fakes.dialect`` decides: calls come whole in one
+event, without ids and each with a ``thoughtSignature`` that must come back with it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from .dialect import Call, calls_for, schema_answer, valid_schema
 from .serve import serve
 
 KEY = "AIzaSyFAKE-test-key-0123456789"
@@ -137,10 +144,16 @@ def build_app(state: FakeState) -> FastAPI:
             )
         if model == "stall":
             await asyncio.sleep(3)
+        generates = method in ("streamGenerateContent", "generateContent")
+        if generates and (malformed := _malformed(body)) is not None:
+            return _error(400, malformed, "INVALID_ARGUMENT")
         if method == "streamGenerateContent":
             words, finish = _answer(body)
+            calls = _calls(body, model)
+            config = body.get("generationConfig", {})
+            top = config.get("logprobs", 0) if config.get("responseLogprobs") else None
             return StreamingResponse(
-                _events(model, words, finish, _prompt_tokens(body)),
+                _events(model, [] if calls else words, finish, _prompt_tokens(body), calls, top),
                 media_type="text/event-stream",
             )
         if method == "generateContent":
@@ -185,13 +198,98 @@ def _answer(body: dict[str, Any]) -> tuple[list[str], str]:
     last = next(c for c in reversed(body["contents"]) if c.get("role", "user") == "user")
     text = "Echo: " + _texts(last)
     config = body.get("generationConfig", {})
-    if config.get("responseMimeType") == "application/json":
+    results = [p["functionResponse"] for p in last["parts"] if "functionResponse" in p]
+    if results:
+        text = "Result: " + " ".join(json.dumps(r["response"]) for r in results)
+    elif "responseJsonSchema" in config:
+        text = schema_answer(config["responseJsonSchema"], _texts(last))
+    elif config.get("responseMimeType") == "application/json":
         text = json.dumps({"echo": _texts(last)})
     cuts = [i for stop in config.get("stopSequences", []) if (i := text.find(stop)) >= 0]
     text = text[: min(cuts)].rstrip() if cuts else text
     words = text.split(" ")
     limit = config.get("maxOutputTokens") or len(words)
     return words[:limit], "MAX_TOKENS" if len(words) > limit else "STOP"
+
+
+def _declared(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f["name"]: f.get("parametersJsonSchema", f.get("parameters_json_schema", {}))
+        for tool in body.get("tools", [])
+        for f in tool.get("functionDeclarations", tool.get("function_declarations", []))
+    }
+
+
+def _calls(body: dict[str, Any], model: str) -> list[Call]:
+    """The calls the model makes, by functionCallingConfig (mode, allowedFunctionNames)."""
+    last = body["contents"][-1]
+    if any("functionResponse" in p for p in last["parts"]):
+        return []
+    config = body.get("toolConfig", {}).get("functionCallingConfig", {})
+    mode, allowed = config.get("mode", "AUTO"), config.get("allowedFunctionNames")
+    choice = {"NONE": "none", "ANY": "required"}.get(mode, "auto")
+    if mode == "ANY" and allowed:
+        choice = allowed[0]
+    return calls_for(_declared(body), choice, model, _texts(last))
+
+
+def _signature(name: str) -> str:
+    return base64.b64encode(f"sig-{name}".encode()).decode()
+
+
+def _malformed(body: dict[str, Any]) -> str | None:
+    """Why the Gemini API would refuse these tools, contents or generation config."""
+    for tool in body.get("tools", []):
+        for f in tool.get("functionDeclarations", []):
+            schema = f.get("parametersJsonSchema", f.get("parameters_json_schema"))
+            if not f.get("name") or (schema is not None and not valid_schema(schema)):
+                return "* GenerateContentRequest.tools[0].function_declarations: invalid"
+            if schema is not None and "parameters" in f:
+                return "parameters and parameters_json_schema are mutually exclusive"
+    declared = _declared(body)
+    config = body.get("toolConfig", {}).get("functionCallingConfig", {})
+    if config.get("mode", "AUTO") not in ("AUTO", "ANY", "NONE", "VALIDATED"):
+        return f"Invalid value at 'tool_config.function_calling_config.mode': {config['mode']}"
+    allowed = config.get("allowedFunctionNames")
+    if allowed and (config.get("mode") != "ANY" or not set(allowed) <= set(declared)):
+        return "allowed_function_names is set only with mode ANY, naming declared functions"
+    previous: list[dict[str, Any]] = []
+    for n, content in enumerate(body["contents"]):
+        parts = content.get("parts", [])
+        asked = [p["functionCall"] for p in previous if "functionCall" in p]
+        answered = [p["functionResponse"] for p in parts if "functionResponse" in p]
+        if answered:
+            if content.get("role", "user") != "user" or not asked:
+                return (
+                    f"contents[{n}]: a function response turn comes right after the function "
+                    "call turn"
+                )
+            if sorted(r["name"] for r in answered) != sorted(c["name"] for c in asked):
+                return (
+                    "Please ensure that the number of function response parts is equal to "
+                    "the number of function call parts of the function call turn."
+                )
+        for part in parts:
+            if "functionCall" in part:
+                call = part["functionCall"]
+                if content.get("role") != "model" or not isinstance(call.get("args", {}), dict):
+                    return f"contents[{n}]: functionCall parts are in model turns, args an object"
+                # As Gemini 3 does: a call comes back with the signature it was given.
+                signature = part.get("thoughtSignature", part.get("thought_signature"))
+                if signature != _signature(call["name"]):
+                    return f"Function call is missing a thought_signature in contents[{n}]"
+        previous = parts
+    generation = body.get("generationConfig", {})
+    if "responseJsonSchema" in generation:
+        if generation.get("responseMimeType") != "application/json":
+            return "response_mime_type must be application/json with a response schema"
+        if "responseSchema" in generation or not valid_schema(generation["responseJsonSchema"]):
+            return "responseJsonSchema: a JSON schema, and not with responseSchema"
+    if "logprobs" in generation and (
+        not generation.get("responseLogprobs") or not 0 <= generation["logprobs"] <= 20
+    ):
+        return "logprobs needs responseLogprobs and a value from 0 to 20"
+    return None
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -228,10 +326,30 @@ def _response(
 
 
 async def _events(
-    model: str, words: list[str], finish: str, prompt_tokens: int
+    model: str,
+    words: list[str],
+    finish: str,
+    prompt_tokens: int,
+    calls: list[Call] | None = None,
+    top: int | None = None,
 ) -> AsyncIterator[bytes]:
     def event(payload: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(payload)}\r\n\r\n".encode()
+
+    if calls:
+        # As the Gemini API sends calls: whole, in one event, without ids, each signed.
+        parts = [
+            {
+                "functionCall": {"name": c.name, "args": json.loads(c.arguments)},
+                "thoughtSignature": _signature(c.name),
+            }
+            for c in calls
+        ]
+        usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": 5}
+        payload = _response(model, "", "STOP", usage)
+        payload["candidates"][0]["content"]["parts"] = parts
+        yield event(payload)
+        return
 
     if model == "garbage":
         yield b"data: {this is not json\r\n\r\n"
@@ -248,9 +366,25 @@ async def _events(
                 "totalTokenCount": prompt_tokens + len(words),
             }
         text = word if index == 0 else " " + word
-        yield event(
-            _response(model, text, finish if last else None, None if model == "no-usage" else usage)
+        payload = _response(
+            model, text, finish if last else None, None if model == "no-usage" else usage
         )
+        if top is not None:
+            payload["candidates"][0]["logprobsResult"] = _logprobs(text, index, top)
+        yield event(payload)
+
+
+def _logprobs(text: str, index: int, top: int) -> dict[str, Any]:
+    """The Gemini API's logprobsResult for one event's one token."""
+    chosen = {"token": text, "logProbability": -0.25 * (index + 1)}
+    others = [
+        {"token": f"alt{n}", "logProbability": -0.25 * (index + 1) - n - 1} for n in range(top)
+    ]
+    return {
+        "topCandidates": [{"candidates": [chosen, *others][:top]}],
+        "chosenCandidates": [chosen],
+        "logProbabilitySum": chosen["logProbability"],
+    }
 
 
 def _embed_batch(model: str, requests: list[dict[str, Any]]) -> Response:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
+from fondasi.backends.gemini_wire import Signatures, contents_for, dialect, logprobs_of
 from fondasi.backends.hosted import (
     Endpoint,
     HostedFactory,
@@ -14,11 +15,12 @@ from fondasi.backends.hosted import (
     key_refused,
     nothing_to_embed,
 )
+from fondasi.backends.hosted_dialect import finish_for, limit_calls
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError
 from fondasi.backends.stops import StopScanner
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
-from fondasi.types import Chunk, FinishReason, GenerateOptions, Role, Usage
+from fondasi.types import Chunk, GenerateOptions, ToolCall, Usage
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_URL = "https://generativelanguage.googleapis.com/"
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"  # the SDK's own override; read here to name the endpoint
 MAX_STOPS = 5  # the API refuses more stop sequences; any others are cut here as text streams
-MAX_INLINE_BYTES = 20 * 1024 * 1024  # the API's limit on a request's inline data
 EMBED_BATCH = 100  # batchEmbedContents takes at most 100 texts per request
 AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "CONSUMER_SUSPENDED"})
 # gemini-embedding-2 takes the task as a prefix of the text, not as taskType (the SDK
@@ -37,47 +38,6 @@ AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "CONSUMER_SUSPEN
 PREFIXED_EMBEDDERS = "gemini-embedding-2"
 QUERY_PREFIX, PASSAGE_PREFIX = "task: search result | query: ", "title: none | text: "
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "passage": "RETRIEVAL_DOCUMENT"}
-
-
-def contents_for(prompt: Prompt) -> tuple[str | None, list[types.Content]]:
-    """The system instruction and the user/model turns the API expects."""
-    from google.genai import types
-
-    if isinstance(prompt, str):
-        return None, [types.Content(role="user", parts=[types.Part(text=prompt)])]
-    system = "\n\n".join(m.content for m in prompt if m.role is Role.SYSTEM) or None
-    contents = [
-        types.Content(
-            role="model" if m.role is Role.ASSISTANT else "user", parts=[types.Part(text=m.content)]
-        )
-        for m in prompt
-        if m.role is not Role.SYSTEM
-    ]
-    if not contents:
-        raise BadInputError("Gemini needs a user message, not only a system prompt")
-    return system, contents
-
-
-def with_images(contents: list[types.Content], images: Sequence[Any]) -> list[types.Content]:
-    """The last user turn carries the images after its text."""
-    import mimetypes
-
-    from google.genai import types
-
-    from fondasi.backends.images import is_link, png_for_api
-
-    parts = []
-    for image in images:
-        if is_link(image):
-            kind = mimetypes.guess_type(image)[0] or "image/jpeg"
-            parts.append(types.Part.from_uri(file_uri=image, mime_type=kind))
-        else:
-            data = png_for_api(image, MAX_INLINE_BYTES)
-            parts.append(types.Part.from_bytes(data=data, mime_type="image/png"))
-    last = max(i for i, content in enumerate(contents) if content.role == "user")
-    turn = contents[last]
-    contents[last] = types.Content(role="user", parts=[*(turn.parts or []), *parts])
-    return contents
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -138,10 +98,18 @@ class GeminiModel(HostedModel):
     client: genai.Client
 
     native_json = True  # response_mime_type="application/json"
+    native_tools = True
+    native_schema = True  # responseJsonSchema
+    native_logprobs = True  # responseLogprobs, logprobs
+    native_images = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.signatures = Signatures()
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Generate over server-sent events; usage from the last event's usageMetadata."""
-        system, contents = contents_for(prompt)
+        system, contents = contents_for(prompt, (), self.signatures)
         return self._generate(system, contents, options)
 
     def stream_vision(
@@ -150,8 +118,8 @@ class GeminiModel(HostedModel):
         """The same, with images (links by URI, files inline as PNG) in the last user turn."""
         if not images:
             raise BadInputError("no images given")
-        system, contents = contents_for(prompt)
-        return self._generate(system, with_images(contents, images), options)
+        system, contents = contents_for(prompt, images, self.signatures)
+        return self._generate(system, contents, options)
 
     def _generate(
         self, system: str | None, contents: list[types.Content], options: GenerateOptions
@@ -165,7 +133,7 @@ class GeminiModel(HostedModel):
             top_p=options.top_p,
             stop_sequences=options.stop[:MAX_STOPS] or None,
             seed=options.seed,
-            response_mime_type="application/json" if options.json_mode else None,
+            **dialect(options),
         )
         # A generator: the request is made, and fails, on the first next() in _read.
         events = self.client.models.generate_content_stream(
@@ -174,15 +142,21 @@ class GeminiModel(HostedModel):
         prompt_text = "\n".join(
             [system or "", *(p.text or "" for c in contents for p in c.parts or [])]
         )
-        return self._read(events, prompt_text, StopScanner(options.stop[MAX_STOPS:]))
+        scanner = StopScanner(options.stop[MAX_STOPS:])
+        return self._read(events, prompt_text, scanner, options)
 
     def _read(
-        self, events: Iterator[types.GenerateContentResponse], prompt: str, scanner: StopScanner
+        self,
+        events: Iterator[types.GenerateContentResponse],
+        prompt: str,
+        scanner: StopScanner,
+        options: GenerateOptions,
     ) -> Iterator[Chunk]:
         from google.genai import types
 
         parts: list[str] = []
-        finish: FinishReason = "stop"
+        calls: list[ToolCall] = []
+        length = False
         usage: types.GenerateContentResponseUsageMetadata | None = None
         started = False
         try:
@@ -197,15 +171,22 @@ class GeminiModel(HostedModel):
                 candidate = event.candidates[0] if event.candidates else None
                 if candidate is None:
                     continue
+                shown, made = "", []
                 for part in (candidate.content.parts if candidate.content else None) or []:
-                    if part.text and not part.thought:  # thought summaries are not the answer
+                    if part.function_call is not None:
+                        made.append(self.signatures.seen(part))
+                    elif part.text and not part.thought:  # thought summaries are not the answer
                         parts.append(part.text)
-                        if shown := scanner.feed(part.text):
-                            yield Chunk(text=shown)
+                        shown += scanner.feed(part.text)
+                made = limit_calls([*calls, *made], options)[len(calls) :]
+                calls.extend(made)
+                logprobs = logprobs_of(candidate.logprobs_result)
+                if shown or made or logprobs:
+                    yield Chunk(text=shown, tool_calls=made, logprobs=logprobs)
                 if candidate.finish_reason == types.FinishReason.MAX_TOKENS:
-                    finish = "length"
+                    length = True
                 if scanner.stopped:
-                    finish = "stop"
+                    length = False
                     break
         except ProviderError:
             raise
@@ -219,7 +200,8 @@ class GeminiModel(HostedModel):
             events.close()  # stop reading: the rest is past a stop sequence
         if shown := scanner.flush():
             yield Chunk(text=shown)
-        yield Chunk(usage=self._usage(usage, prompt, "".join(parts)), finish_reason=finish)
+        usage_seen = self._usage(usage, prompt, "".join(parts))
+        yield Chunk(usage=usage_seen, finish_reason=finish_for(calls, length))
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings in batches of 100, L2-normalised float32."""
