@@ -28,8 +28,11 @@ from fondasi.server import (
     ui,
     v1_chat,
     v1_classify,
+    v1_completions,
     v1_embeddings,
     v1_models,
+    v1_moderations,
+    v1_responses,
 )
 from fondasi.server.config import ServeConfig
 from fondasi.server.limits import BodyLimit
@@ -45,6 +48,9 @@ log = logging.getLogger(__name__)
 
 ROUTERS = [
     v1_chat.router,
+    v1_completions.router,
+    v1_responses.router,
+    v1_moderations.router,
     v1_classify.router,
     v1_embeddings.router,
     v1_models.router,
@@ -136,8 +142,8 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
             CORSMiddleware,
             allow_origins=state.config.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["authorization", "content-type", "x-api-key"],
-            expose_headers=["fondasi-model-version", "fondasi-response-id"],
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+            expose_headers=["fondasi-model-version", "fondasi-response-id", "x-request-id"],
         )
     app.add_middleware(BodyLimit, limit=state.config.max_body_bytes)
     app.add_middleware(Recorder, state=state)

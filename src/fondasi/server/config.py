@@ -75,6 +75,11 @@ class ServeConfig(BaseModel):
     max_tokens_cap: int = Field(
         default=4096, ge=1, description="Most tokens one request may ask to generate."
     )
+    allow_image_urls: bool = Field(
+        default=False,
+        description="Fetch http(s) image links in chat messages; off: only data URLs are read "
+        "(a link makes the server fetch what a client names).",
+    )
     graceful_timeout_s: float = Field(
         default=30.0, ge=0, description="On shutdown, how long in-flight requests may finish."
     )

@@ -4,12 +4,14 @@ The ASGI middleware gives each request a ``CallLog`` (in ``request.state.call``)
 route fills in — model, version, tokens, time to first token, texts, guard events — and
 turns it into a ``RequestRecord`` when the response ends, whatever way it ends: an answer,
 an error (status and message), or a client that left mid-stream (499). Refusals before a
-route runs (401, 413, bad JSON) are logged too, so rows always equal answers.
+route runs (401, 413, bad JSON) are logged too, so rows always equal answers. Every
+response carries ``x-request-id``: the call's id, or the client's own if it sent a sane one.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -30,10 +32,34 @@ ROUTES = {
     "/v1/embeddings": ("embeddings", "emb-"),
     "/v1/images/generations": ("images", "img-"),
     "/v1/classify": ("classify", "classify-"),
+    "/v1/responses": ("responses", "resp_"),
+    "/v1/moderations": ("moderations", "modr-"),
     "/classify": ("classify", "classify-"),
 }
 VERSION_HEADER = b"fondasi-model-version"
 ID_HEADER = b"fondasi-response-id"
+REQUEST_ID = b"x-request-id"
+SANE_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")  # a client's own id, echoed if it is one
+
+
+def request_id(scope: Scope, fallback: str) -> bytes:
+    """The client's ``x-request-id`` when it is a short plain token, else ``fallback``."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == REQUEST_ID and SANE_ID.match(value):
+            return bytes(value)
+    return fallback.encode()
+
+
+def with_request_id(send: Send, value: bytes) -> Send:
+    """``send`` with the ``x-request-id`` header added to the response."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", []) if h[0].lower() != REQUEST_ID]
+            message = {**message, "headers": [*headers, (REQUEST_ID, value)]}
+        await send(message)
+
+    return sending
 
 
 @dataclass
@@ -76,8 +102,12 @@ class Recorder:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in ROUTES or scope["method"] != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] not in ROUTES or scope["method"] != "POST":
+            marked = request_id(scope, "req-" + secrets.token_hex(12))
+            await self.app(scope, receive, with_request_id(send, marked))
             return
         route, prefix = ROUTES[scope["path"]]
         call = CallLog(
@@ -87,6 +117,7 @@ class Recorder:
             start=time.perf_counter(),
         )
         scope.setdefault("state", {})["call"] = call
+        send = with_request_id(send, request_id(scope, call.id))
         status = 0
         finished = False
 

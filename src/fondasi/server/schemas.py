@@ -1,7 +1,8 @@
 """Request bodies of the OpenAI wire format, as far as fondasi serves it.
 
 Unknown fields are ignored, as OpenAI-compatible servers do; fields fondasi knows but cannot
-honour (tools, n > 1, logprobs) are refused with a clear 400 by the routes.
+honour (token-array prompts, built-in Responses tools, stored responses) are refused with a
+clear 400 by the routes.
 """
 
 from __future__ import annotations
@@ -10,20 +11,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class ContentPart(BaseModel):
-    """One part of a message's content (text; images are refused)."""
-
-    type: str = Field(description="text (image_url is not served).")
-    text: str | None = Field(default=None, max_length=1_000_000)
+MAX_CHOICES = 8
 
 
 class ChatMessage(BaseModel):
-    """One message of a conversation."""
+    """One message of a conversation (content parts and tool calls as OpenAI sends them)."""
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = Field(default=None)
+    content: str | list[dict[str, Any]] | None = Field(
+        default=None, description="Text, or content parts (text and image_url)."
+    )
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(
+        default=None, description="An assistant turn's function calls."
+    )
+    tool_call_id: str | None = Field(default=None, description="A tool turn's call id.")
+    function_call: dict[str, Any] | None = Field(
+        default=None, description="Legacy: an assistant turn's one function call."
+    )
 
 
 class StreamOptions(BaseModel):
@@ -39,12 +44,13 @@ class Sampling(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, description="Most new tokens.")
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    n: int | None = Field(default=None, ge=1, le=128, description="Only 1 is served.")
+    n: int | None = Field(
+        default=None, ge=1, le=MAX_CHOICES, description="Answers, generated one after another."
+    )
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = Field(default=None, description="Up to 4 stop strings.")
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
-    logprobs: bool | int | None = None
     user: str | None = Field(default=None, max_length=1000)
 
 
@@ -53,17 +59,65 @@ class ChatRequest(Sampling):
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=2048)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    tools: list[dict[str, Any]] | None = None
-    functions: list[dict[str, Any]] | None = None
-    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = Field(default=None, description="Each answer token's log-prob.")
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = Field(
+        default=None, max_length=128, description="Legacy tools: bare function objects."
+    )
+    function_call: str | dict[str, Any] | None = Field(
+        default=None, description="Legacy tool_choice: none, auto or {name}."
+    )
+    response_format: dict[str, Any] | None = Field(
+        default=None, description="text, json_object or json_schema."
+    )
 
 
 class CompletionRequest(Sampling):
     """POST /v1/completions."""
 
-    prompt: str | list[str] = Field(description="The text to continue (one prompt).")
+    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+        description="The text to continue, or a list of texts (token arrays are not served)."
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=0, description="Most new tokens; 0 with echo scores the prompt only."
+    )
     echo: bool | None = False
+    logprobs: int | None = Field(default=None, ge=0, le=5, description="Top alternatives.")
     suffix: str | None = None
+
+
+class ResponsesRequest(BaseModel):
+    """POST /v1/responses: the part of the Responses API that maps onto chat."""
+
+    model: str = Field(min_length=1, max_length=300, description="A served name or alias.")
+    input: str | list[dict[str, Any]] = Field(description="Text, or message and output items.")
+    instructions: str | None = Field(default=None, description="A system message first.")
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    text: dict[str, Any] | None = Field(default=None, description="text.format: the answer's form.")
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stream: bool | None = False
+    store: bool | None = None
+    previous_response_id: str | None = None
+    conversation: str | dict[str, Any] | None = None
+    background: bool | None = None
+    reasoning: dict[str, Any] | None = None
+    include: list[str] | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = Field(default=None, max_length=1000)
+
+
+class ModerationRequest(BaseModel):
+    """POST /v1/moderations."""
+
+    input: str | list[str] | list[dict[str, Any]] = Field(description="A text or texts.")
+    model: str | None = Field(default=None, max_length=300, description="Ignored: the guard.")
 
 
 class EmbeddingRequest(BaseModel):

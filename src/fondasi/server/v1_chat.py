@@ -1,35 +1,45 @@
-"""``POST /v1/chat/completions`` and ``POST /v1/completions``, streamed over SSE or whole."""
+"""``POST /v1/chat/completions``, streamed over SSE or whole, and the generation plumbing the
+text completion and Responses routes share: ``n`` answers run one after another in one lane
+slot, gathered (``gather``) or streamed (``open_stream``), then logged once (``finish``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from fondasi.backends.base import Capability
-from fondasi.errors import BadInputError, FondasiError
-from fondasi.models.results import fold
+from fondasi.errors import FondasiError
 from fondasi.server.auth import Caller, state_of
 from fondasi.server.errors import APIError, from_fondasi
 from fondasi.server.generation import (
+    Gathered,
     bad,
+    chat_dialect,
+    check_images,
     log_messages,
     messages,
     options,
-    refuse_unsupported,
     sse,
+    summed,
+    token_json,
+    tool_call_json,
     usage_json,
 )
+from fondasi.server.limits import Ticket
 from fondasi.server.pool import Served
 from fondasi.server.recorder import CallLog
-from fondasi.server.schemas import ChatRequest, CompletionRequest, Sampling
+from fondasi.server.schemas import ChatRequest
 from fondasi.server.serving import note_guard, serve_model
 from fondasi.server.state import Route, ServerState
-from fondasi.types import Answered, Chunk, Completion, GenerateOptions
+from fondasi.types import Chunk, GenerateOptions
 
 router = APIRouter()
+Make = Callable[[GenerateOptions], Iterator[Chunk]]  # one answer's stream for its options
 
 
 @router.post("/v1/chat/completions")
@@ -37,74 +47,92 @@ async def chat_completions(body: ChatRequest, request: Request, key: Caller) -> 
     """Answer a conversation (OpenAI chat completions)."""
     state, call = state_of(request), request.state.call
     call.model, call.stream = body.model, bool(body.stream)
-    refuse_unsupported(body)
     turns = messages(body)
-    opts = options(body, state.config.max_tokens_cap, body.max_completion_tokens or body.max_tokens)
+    cap, wanted = state.config.max_tokens_cap, body.max_completion_tokens or body.max_tokens
+    opts = options(body, cap, wanted, chat_dialect(body))
     served, route = await serve_model(state, call, body.model, key)
     if not served.can(Capability.CHAT):
         raise bad(f"{served.ref} has no chat template: use /v1/completions", "model")
+    check_images(turns, served, state.config.allow_image_urls)
     if state.config.log_text:
         call.prompt_text = log_messages(turns, state.redact)
 
-    def make() -> Iterator[Chunk]:
-        return iter(served.handle.stream(turns, options=opts))
+    def make(choice: GenerateOptions) -> Iterator[Chunk]:
+        return iter(served.handle.stream(turns, options=choice))
 
-    return await _answer(state, call, served, route, make, body, chat=True)
-
-
-@router.post("/v1/completions")
-async def completions(body: CompletionRequest, request: Request, key: Caller) -> Any:
-    """Continue a text (OpenAI legacy completions); local models continue it verbatim."""
-    state, call = state_of(request), request.state.call
-    call.model, call.stream = body.model, bool(body.stream)
-    refuse_unsupported(body)
-    if body.echo or body.suffix:
-        raise bad("echo and suffix are not served", "echo", "unsupported_value")
-    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-    if len(prompts) != 1 or not prompts[0].strip():
-        raise bad("send exactly one non-empty prompt", "prompt")
-    prompt = prompts[0]
-    opts = options(body, state.config.max_tokens_cap, body.max_tokens or 16)
-    served, route = await serve_model(state, call, body.model, key)
-    if not served.can(Capability.GENERATE):
-        raise bad(f"{served.ref} does not generate text", "model")
-    if state.config.log_text:
-        call.prompt_text = state.redact(prompt)
-    make = _continuation(served, prompt, opts)
-    return await _answer(state, call, served, route, make, body, chat=False)
+    choices = per_choice(opts, body.n or 1)
+    if body.stream:
+        opened = await open_stream(state, call, served, make, choices)
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        return respond(_chat_events(state, call, route, opened, usage), call, opened)
+    answers = await gather(state, call, served, make, choices)
+    finish(state, call, route, answers)
+    return {
+        **envelope(call, "chat.completion"),
+        "choices": [_chat_choice(i, a, opts.logprobs) for i, a in enumerate(answers)],
+        "usage": usage_json(summed([a.usage for a in answers])),
+    }
 
 
-def _continuation(served: Served, prompt: str, opts: GenerateOptions) -> Callable[[], Any]:
-    # The text is continued as given: a chat model's template would otherwise wrap it.
-    return lambda: iter(served.handle.stream(prompt, options=opts, chat_template=False))
+def per_choice(opts: GenerateOptions, n: int) -> list[GenerateOptions]:
+    """The options of each of ``n`` answers: a given seed moves on by one per answer."""
+    if opts.seed is None:
+        return [opts] * n
+    return [opts.model_copy(update={"seed": (opts.seed + i) % 2**63}) for i in range(n)]
 
 
-def _finish(state: ServerState, call: CallLog, route: Route, final: Answered, text: str) -> None:
-    """Log who answered (from the model's own account), the route, tokens, cost and text."""
-    call.version = final.model or route.ref
-    call.decision = "; ".join(part for part in (route.decision, final.route) if part) or None
-    call.cost_usd = final.cost_usd
-    if state.config.log_text:
-        call.response_text = state.redact(text)
+def _tagged(make: Make, choices: list[GenerateOptions]) -> Iterator[tuple[int, Chunk]]:
+    for index, choice in enumerate(choices):
+        for chunk in make(choice):
+            yield index, chunk
 
 
-def _gather(call: CallLog, chunks: Iterator[Chunk], ref: str) -> Completion:
-    """The whole answer, noting when its first text came (queueing included)."""
+async def gather(
+    state: ServerState, call: CallLog, served: Served, make: Make, choices: list[GenerateOptions]
+) -> list[Gathered]:
+    """Every answer whole, one after another in one slot of the model's lane."""
 
-    def noted() -> Iterator[Chunk]:
-        for chunk in chunks:
-            if chunk.text:
+    def work() -> list[Gathered]:
+        answers = [Gathered() for _ in choices]
+        for index, chunk in _tagged(make, choices):
+            if chunk.text or chunk.tool_calls:
                 call.first()
-            yield chunk
+            answers[index].add(chunk)
+        return answers
 
-    answer = fold(noted(), ref)
-    call.prompt_tokens = answer.usage.prompt_tokens
-    call.completion_tokens = answer.usage.completion_tokens
-    return answer
+    async with served.lane.slot():
+        try:
+            answers = await state.runner.run(work, timeout=state.config.timeout_s)
+        except FondasiError as exc:
+            note_guard(call, exc)
+            raise
+    for answer in answers:
+        answer.usage  # noqa: B018  (a stream without usage is an error, raised here)
+    return answers
 
 
-def _envelope(call: CallLog, chat: bool, chunk: bool) -> dict[str, Any]:
-    kind = ("chat.completion" if chat else "text_completion") + (".chunk" if chunk and chat else "")
+def finish(state: ServerState, call: CallLog, route: Route, answers: list[Gathered]) -> None:
+    """Log who answered (the model's own account), the route, tokens, cost and answers."""
+    finals = [a.final for a in answers if a.final is not None]
+    usage = summed([a.usage for a in answers])
+    call.prompt_tokens, call.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    call.version = (finals[0].model if finals else None) or route.ref
+    call.decision = (
+        "; ".join(part for part in (route.decision, finals[0].route if finals else None) if part)
+        or None
+    )
+    costs = [f.cost_usd for f in finals]
+    call.cost_usd = None if None in costs or not costs else sum(c for c in costs if c is not None)
+    if state.config.log_text:
+        texts = [a.logged() for a in answers]
+        joined = (
+            texts[0] if len(texts) == 1 else "\n\n".join(f"[{i}] {t}" for i, t in enumerate(texts))
+        )
+        call.response_text = state.redact(joined)
+
+
+def envelope(call: CallLog, kind: str) -> dict[str, Any]:
+    """What every chat and text completion object starts with."""
     return {
         "id": call.id,
         "object": kind,
@@ -114,118 +142,145 @@ def _envelope(call: CallLog, chat: bool, chunk: bool) -> dict[str, Any]:
     }
 
 
-async def _answer(
-    state: ServerState,
-    call: CallLog,
-    served: Served,
-    route: Route,
-    make: Callable[[], Iterator[Chunk]],
-    body: Sampling,
-    chat: bool,
-) -> Any:
-    timeout = state.config.timeout_s
-    if not body.stream:
-        async with served.lane.slot():
-            try:
-                answer = await state.runner.run(
-                    lambda: _gather(call, make(), route.ref), timeout=timeout
-                )
-            except FondasiError as exc:
-                note_guard(call, exc)
-                raise
-        _finish(state, call, route, answer, answer.text)
-        choice: dict[str, Any] = {"index": 0, "finish_reason": answer.finish_reason}
-        if chat:
-            choice["message"] = {"role": "assistant", "content": answer.text}
-        else:
-            choice["text"] = answer.text
-        choice["logprobs"] = None
-        return {
-            **_envelope(call, chat, False),
-            "choices": [choice],
-            "usage": usage_json(answer.usage),
-        }
-    return await _stream(state, call, served, route, make, body, chat)
+def _chat_choice(index: int, answer: Gathered, logprobs: bool) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": answer.text if answer.text or not answer.tool_calls else None,
+        "refusal": None,
+    }
+    if answer.tool_calls:
+        message["tool_calls"] = [tool_call_json(call) for call in answer.tool_calls]
+    return {
+        "index": index,
+        "message": message,
+        "finish_reason": answer.finish_reason,
+        "logprobs": _logprobs(answer.logprobs or []) if logprobs else None,
+    }
 
 
-async def _stream(
-    state: ServerState,
-    call: CallLog,
-    served: Served,
-    route: Route,
-    make: Callable[[], Iterator[Chunk]],
-    body: Sampling,
-    chat: bool,
-) -> StreamingResponse:
+def _logprobs(items: list[Any]) -> dict[str, Any]:
+    return {"content": [token_json(item) for item in items], "refusal": None}
+
+
+@dataclass
+class Opened:
+    """A stream of tagged chunks that has produced its first one (or ended)."""
+
+    first: tuple[int, Chunk] | None
+    rest: AsyncIterator[tuple[int, Chunk]]
+    ticket: Ticket
+    logprobs: bool
+    count: int  # answers in the stream
+
+    async def items(self) -> AsyncIterator[tuple[int, Chunk]]:
+        """Every tagged chunk, the first included."""
+        if self.first is not None:
+            yield self.first
+        async for item in self.rest:
+            yield item
+
+
+async def open_stream(
+    state: ServerState, call: CallLog, served: Served, make: Make, choices: list[GenerateOptions]
+) -> Opened:
+    """Start streaming; failures before the first chunk (a guard block, a model error) still
+    get their own status instead of an error inside a 200 stream."""
     ticket = await served.lane.acquire()
     call.cleanups.append(ticket.release)
-    chunks = state.runner.stream(make, timeout=state.config.timeout_s)
+    chunks = state.runner.stream(lambda: _tagged(make, choices), timeout=state.config.timeout_s)
     call.cleanups.append(chunks.aclose)
-    # The first chunk is awaited here so that failures before any text (a guard block, a
-    # model error) still get their own status instead of an error inside a 200 stream.
     try:
-        first: Chunk | None = await anext(chunks)
+        first: tuple[int, Chunk] | None = await anext(chunks)
     except StopAsyncIteration:
         first = None
     except FondasiError as exc:
         note_guard(call, exc)
         raise
-    if first is not None and first.model:
-        call.version = first.model  # the first chunk names the model that is answering
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if first is not None and first[1].model:
+        call.version = first[1].model  # the first chunk names the model that is answering
+    return Opened(first, chunks, ticket, choices[0].logprobs, len(choices))
 
-    def delta(text: str | None, finish: str | None, role: bool = False) -> bytes:
-        if chat:
-            content: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
-            if text:
-                content["content"] = text
-            choice: dict[str, Any] = {"index": 0, "delta": content, "finish_reason": finish}
-        else:
-            choice = {"index": 0, "text": text or "", "finish_reason": finish}
-        return sse({**_envelope(call, chat, True), "choices": [choice], "logprobs": None})
 
-    async def events() -> AsyncIterator[bytes]:
-        parts: list[str] = []
-        final: Chunk | None = None
+def respond(
+    events: AsyncIterator[bytes],
+    call: CallLog,
+    opened: Opened,
+    error_event: Callable[[APIError], bytes] | None = None,
+) -> StreamingResponse:
+    """An SSE response over ``events``; a failure after the 200 is reported inside it."""
+
+    async def guarded() -> AsyncIterator[bytes]:
         try:
-            if chat:
-                yield delta(None, None, role=True)
-            pending = [first] if first is not None else []
-            while True:
-                chunk = pending.pop() if pending else await anext(chunks, None)
-                if chunk is None:
-                    break
-                if chunk.text:
-                    call.first()
-                    parts.append(chunk.text)
-                    yield delta(chunk.text, None)
-                final = chunk
-            if final is None or final.usage is None:
-                raise BadInputError("the model ended its answer without usage")
-            call.prompt_tokens = final.usage.prompt_tokens
-            call.completion_tokens = final.usage.completion_tokens
-            _finish(state, call, route, final, "".join(parts))
-            yield delta(None, final.finish_reason or "stop")
-            if include_usage:
-                usage = {
-                    **_envelope(call, chat, True),
-                    "choices": [],
-                    "usage": usage_json(final.usage),
-                }
-                yield sse(usage)
-            yield sse("[DONE]")
+            async for event in events:
+                yield event
         except (APIError, FondasiError) as exc:
             error = exc if isinstance(exc, APIError) else from_fondasi(exc)
             note_guard(call, exc)
             call.error = f"{error.code or error.type}: {error.message}"[:2000]
-            yield sse(error.body())
+            yield error_event(error) if error_event else sse(error.body())
         except Exception as exc:  # the stream is already a 200: report inside it, then stop
             call.error = f"internal error: {type(exc).__name__}: {exc}"[:2000]
-            yield sse(APIError(500, f"internal error: {type(exc).__name__}", "server_error").body())
+            error = APIError(500, f"internal error: {type(exc).__name__}", "server_error")
+            yield error_event(error) if error_event else sse(error.body())
         finally:
-            await chunks.aclose()
-            ticket.release()
+            await opened.rest.aclose()  # type: ignore[attr-defined]
+            opened.ticket.release()
 
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        guarded(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
+
+
+async def gathered_stream(opened: Opened) -> AsyncIterator[tuple[int, Chunk, list[Gathered]]]:
+    """Each tagged chunk with the answers gathered so far (for the log at the end)."""
+    answers = [Gathered() for _ in range(opened.count)]
+    async for index, chunk in opened.items():
+        answers[index].add(chunk)
+        yield index, chunk, answers
+
+
+async def _chat_events(
+    state: ServerState, call: CallLog, route: Route, opened: Opened, include_usage: bool
+) -> AsyncIterator[bytes]:
+    def chunk_event(choice: dict[str, Any]) -> bytes:
+        return sse({**envelope(call, "chat.completion.chunk"), "choices": [choice]})
+
+    def delta(index: int, fields: dict[str, Any], logprobs: Any = None) -> bytes:
+        choice = {"index": index, "delta": fields, "finish_reason": None, "logprobs": logprobs}
+        return chunk_event(choice)
+
+    started: set[int] = set()
+    answers: list[Gathered] = []
+    count = 0
+    async for index, chunk, answers in gathered_stream(opened):
+        count = len(answers)
+        if index not in started:
+            started.add(index)
+            yield delta(index, {"role": "assistant", "content": ""})
+        if chunk.text or chunk.logprobs:
+            call.first()
+            shown = _logprobs(chunk.logprobs or []) if opened.logprobs else None
+            yield delta(index, {"content": chunk.text} if chunk.text else {}, shown)
+        done = len(answers[index].tool_calls) - len(chunk.tool_calls)
+        for number, tool_call in enumerate(chunk.tool_calls, start=done):
+            call.first()
+            head = tool_call_json(tool_call)
+            head["function"] = {"name": tool_call.name, "arguments": ""}
+            yield delta(index, {"tool_calls": [{"index": number, **head}]})
+            arguments = {"index": number, "function": {"arguments": tool_call.arguments}}
+            yield delta(index, {"tool_calls": [arguments]})
+        if chunk.final:
+            reason = answers[index].finish_reason
+            yield chunk_event(
+                {"index": index, "delta": {}, "finish_reason": reason, "logprobs": None}
+            )
+    if count == 0 or any(a.final is None for a in answers):
+        raise FondasiError("the model ended its answer without usage")
+    finish(state, call, route, answers)
+    if include_usage:
+        usage = usage_json(summed([a.usage for a in answers]))
+        yield sse({**envelope(call, "chat.completion.chunk"), "choices": [], "usage": usage})
+    yield sse("[DONE]")
+
+
+__all__ = ["envelope", "finish", "gather", "open_stream", "per_choice", "respond", "router"]
