@@ -9,6 +9,12 @@ stream off after two deltas, ``garbage`` sends an event that is not JSON and no
 message-end (and, for embed, no vectors), ``no-usage`` omits usage, ``error-end`` ends
 with finish_reason ERROR, ``missing`` does not exist. Anything else answers
 ``Echo: <last message>``, cut at ``max_tokens`` words or at a stop sequence.
+
+Tools, ``tool_choice`` (REQUIRED, NONE), assistant ``tool_calls`` and ``tool`` turns,
+``image_url`` content parts and ``response_format.json_schema`` are checked as the API
+checks them and answered as ``tests.fakes.dialect`` decides; calls stream as
+tool-plan-delta, then tool-call-start / tool-call-delta (arguments in pieces) /
+tool-call-end, and message-end with finish_reason TOOL_CALL.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from .dialect import Call, calls_for, fragments, schema_answer, valid_schema
 from .serve import serve
 
 KEY = "co-test-key-0123456789"
@@ -81,10 +88,17 @@ def build_app(state: FakeState) -> FastAPI:
             return refused
         if body["model"] == "stall":
             await asyncio.sleep(3)
+        if (malformed := _malformed(body)) is not None:
+            return _error(400, malformed)
         words, finish = _answer(body)
+        calls = _calls(body)
+        if calls:
+            words, finish = [], "TOOL_CALL"
         if not body.get("stream"):
             return JSONResponse(_response(body, words, finish))
-        return StreamingResponse(_events(body, words, finish), media_type="text/event-stream")
+        return StreamingResponse(
+            _events(body, words, finish, calls), media_type="text/event-stream"
+        )
 
     @app.post("/v2/embed")
     async def embed(request: Request) -> Response:
@@ -108,11 +122,73 @@ def build_app(state: FakeState) -> FastAPI:
     return app
 
 
+def _said(content: Any) -> str:
+    """A message's text; image parts are checked elsewhere, not echoed."""
+    if isinstance(content, str):
+        return content
+    return " ".join(part["text"] for part in content if part["type"] == "text")
+
+
+def _calls(body: dict[str, Any]) -> list[Call]:
+    last = body["messages"][-1]
+    if last["role"] == "tool":
+        return []
+    tools = {t["function"]["name"]: t["function"]["parameters"] for t in body.get("tools", [])}
+    choice = {"REQUIRED": "required", "NONE": "none"}.get(body.get("tool_choice", ""), "auto")
+    return calls_for(tools, choice, body["model"], _said(last["content"]))
+
+
+def _malformed(body: dict[str, Any]) -> str | None:
+    """Why Cohere's v2 chat would refuse these tools, messages or response format."""
+    for tool in body.get("tools", []):
+        function = tool.get("function") or {}
+        if tool.get("type") != "function" or not function.get("name"):
+            return "invalid request: tools[]: {type: function, function: {name, parameters}}"
+        if not valid_schema(function.get("parameters")):
+            return f"invalid request: tool {function['name']} has invalid parameters"
+    if "tool_choice" in body:
+        if body["tool_choice"] not in ("REQUIRED", "NONE"):
+            return "invalid request: tool_choice must be one of REQUIRED, NONE"
+        if not body.get("tools"):
+            return "invalid request: tool_choice requires tools"
+    made: set[str] = set()
+    for n, message in enumerate(body["messages"]):
+        if message.get("role") not in ("system", "user", "assistant", "tool"):
+            return f"invalid request: messages[{n}].role"
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            if not call.get("id") or not isinstance(function.get("arguments"), str):
+                return f"invalid request: messages[{n}].tool_calls: id and function.arguments"
+            made.add(call["id"])
+        if message["role"] == "tool" and message.get("tool_call_id") not in made:
+            return f"invalid request: messages[{n}]: tool_call_id matches no tool call"
+        if isinstance(message.get("content"), list):
+            for part in message["content"]:
+                url = (part.get("image_url") or {}).get("url", "")
+                if part["type"] == "image_url" and not url.startswith(("data:image/", "https://")):
+                    return f"invalid request: messages[{n}]: image_url.url"
+                if part["type"] not in ("text", "image_url"):
+                    return f"invalid request: messages[{n}]: content type {part['type']!r}"
+    form = body.get("response_format")
+    if form is not None:
+        if form.get("type") not in ("text", "json_object"):
+            return "invalid request: response_format.type must be text or json_object"
+        if "json_schema" in form and not valid_schema(form["json_schema"]):
+            return "invalid request: response_format.json_schema"
+    return None
+
+
 def _answer(body: dict[str, Any]) -> tuple[list[str], str]:
     """The echoed words and Cohere's finish_reason, as the real API would cut them."""
-    text = "Echo: " + body["messages"][-1]["content"]
-    if (body.get("response_format") or {}).get("type") == "json_object":
-        text = json.dumps({"echo": body["messages"][-1]["content"]})
+    last = body["messages"][-1]
+    text = "Echo: " + _said(last["content"])
+    form = body.get("response_format") or {}
+    if last["role"] == "tool":
+        text = "Result: " + _said(last["content"])
+    elif "json_schema" in form:
+        text = schema_answer(form["json_schema"], _said(last["content"]))
+    elif form.get("type") == "json_object":
+        text = json.dumps({"echo": _said(last["content"])})
     for stop in body.get("stop_sequences") or []:
         if stop in text:
             return text[: text.index(stop)].split(" "), "STOP_SEQUENCE"
@@ -144,13 +220,31 @@ def _response(body: dict[str, Any], words: list[str], finish: str) -> dict[str, 
     }
 
 
-async def _events(body: dict[str, Any], words: list[str], finish: str) -> AsyncIterator[bytes]:
+async def _events(
+    body: dict[str, Any], words: list[str], finish: str, calls: list[Call]
+) -> AsyncIterator[bytes]:
     def event(payload: dict[str, Any]) -> bytes:
         return f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode()
 
     model = body["model"]
     message = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}
     yield event({"id": "fake-chat", "type": "message-start", "delta": {"message": message}})
+    if calls:
+        # As Cohere streams calls: a tool plan, then each call's start, argument deltas, end.
+        plan = {"message": {"tool_plan": "I will call the tool."}}
+        yield event({"type": "tool-plan-delta", "delta": plan})
+        for index, call in enumerate(calls):
+            opening = {"id": call.id, "type": "function"}
+            opening["function"] = {"name": call.name, "arguments": ""}
+            started = {"message": {"tool_calls": opening}}
+            yield event({"type": "tool-call-start", "index": index, "delta": started})
+            for piece in fragments(call.arguments):
+                more = {"message": {"tool_calls": {"function": {"arguments": piece}}}}
+                yield event({"type": "tool-call-delta", "index": index, "delta": more})
+            yield event({"type": "tool-call-end", "index": index})
+        end = {"finish_reason": finish, "usage": _usage(body, ["call"] * 5)}
+        yield event({"type": "message-end", "delta": end})
+        return
     start = {"message": {"content": {"type": "text", "text": ""}}}
     yield event({"type": "content-start", "index": 0, "delta": start})
     for index, word in enumerate(words):

@@ -14,11 +14,20 @@ from fondasi.backends.hosted import (
     key_refused,
     nothing_to_embed,
 )
+from fondasi.backends.hosted_dialect import (
+    CallAssembler,
+    choice,
+    finish_for,
+    images_of,
+    limit_calls,
+    prompt_text,
+    turns,
+)
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.backends.stops import StopScanner
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
-from fondasi.types import Chunk, FinishReason, GenerateOptions, Message, Usage
+from fondasi.types import Chunk, GenerateOptions, Message, Role, Usage
 
 if TYPE_CHECKING:
     import cohere
@@ -32,38 +41,75 @@ AUTH_STATUS = frozenset({401, 498})  # 498: Cohere's "invalid token"
 INPUT_TYPES = {"query": "search_query", "passage": "search_document"}
 
 
-def turns_for(prompt: Prompt) -> list[tuple[str, str]]:
-    """(role, text) pairs from a prompt string or a list of messages."""
-    if isinstance(prompt, str):
-        return [("user", prompt)]
-    pairs: list[tuple[str, str]] = []
-    for m in prompt:
-        if isinstance(m, Message):
-            pairs.append((m.role.value, m.content))
-        else:
-            item: dict[str, str] = dict(m)
-            pairs.append((item["role"], item["content"]))
-    return pairs
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Cohere's documented limit per image
 
 
-def messages_for(turns: list[tuple[str, str]]) -> list[cohere.ChatMessageV2]:
-    """v2 chat messages: a system turn is a message of its own, not a parameter."""
+def message_for(message: Message) -> cohere.ChatMessageV2:
+    """One v2 chat message: a system turn is a message of its own, not a parameter."""
     import cohere
 
-    messages: list[cohere.ChatMessageV2] = []
-    for role, text in turns:
-        match role:
-            case "system":
-                messages.append(cohere.SystemChatMessageV2(content=text))
-            case "user":
-                messages.append(cohere.UserChatMessageV2(content=text))
-            case "assistant":
-                messages.append(cohere.AssistantChatMessageV2(content=text))
-            case _:
-                raise BadInputError(
-                    f"Cohere chat has no role {role!r}: use system, user or assistant"
+    match message.role:
+        case Role.SYSTEM:
+            return cohere.SystemChatMessageV2(content=message.content)
+        case Role.USER if message.images:
+            parts: list[Any] = [cohere.TextContent(text=message.content)]
+            parts.extend(
+                cohere.ImageUrlContent(image_url=cohere.ImageUrl(url=image.data_url()))
+                for image in images_of(message, MAX_IMAGE_BYTES)
+            )
+            return cohere.UserChatMessageV2(content=parts)
+        case Role.USER:
+            return cohere.UserChatMessageV2(content=message.content)
+        case Role.ASSISTANT if message.tool_calls:
+            calls = [
+                cohere.ToolCallV2(
+                    id=call.id,
+                    type="function",
+                    function=cohere.ToolCallV2Function(name=call.name, arguments=call.arguments),
                 )
-    return messages
+                for call in message.tool_calls
+            ]
+            return cohere.AssistantChatMessageV2(content=message.content or None, tool_calls=calls)
+        case Role.ASSISTANT:
+            return cohere.AssistantChatMessageV2(content=message.content)
+        case _:
+            return cohere.ToolChatMessageV2(
+                tool_call_id=message.tool_call_id or "", content=message.content
+            )
+
+
+def dialect(options: GenerateOptions) -> dict[str, Any]:
+    """Tools, tool choice and structured output as v2 chat fields (omitted: unset).
+
+    Cohere's tool_choice has no named function: a named choice sends that tool alone,
+    with REQUIRED, which holds the model to exactly that call.
+    """
+    import cohere
+
+    fields: dict[str, Any] = {}
+    kind, name = choice(options)
+    tools = [t for t in options.tools if kind != "named" or t.name == name]
+    if tools:
+        fields["tools"] = [
+            cohere.ToolV2(
+                type="function",
+                function=cohere.ToolV2Function(
+                    name=t.name, description=t.description or None, parameters=t.parameters
+                ),
+            )
+            for t in tools
+        ]
+        if all(t.strict for t in tools):
+            fields["strict_tools"] = True
+        if kind != "auto":
+            fields["tool_choice"] = "NONE" if kind == "none" else "REQUIRED"
+    if options.json_schema is not None:
+        fields["response_format"] = cohere.JsonObjectResponseFormatV2(
+            json_schema=options.json_schema.schema_
+        )
+    elif options.json_mode:
+        fields["response_format"] = cohere.JsonObjectResponseFormatV2()
+    return fields
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -110,20 +156,35 @@ class CohereModel(HostedModel):
     client: cohere.ClientV2
 
     native_json = True  # response_format={"type": "json_object"}
+    native_tools = True
+    native_schema = True  # response_format={"type": "json_object", "json_schema": ...}
+    native_images = True  # image_url content parts (Command A Vision)
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """v2 chat over server-sent events; usage and finish reason from message-end."""
-        turns = turns_for(prompt)
-        messages = messages_for(turns)  # bad roles fail here, before any request
-        return self._read(messages, turns, options)
+        return self._start(turns(prompt), options)
+
+    def stream_vision(
+        self, prompt: Prompt, images: Sequence[Any], options: GenerateOptions
+    ) -> Iterator[Chunk]:
+        """The same, with images (links, files as data URLs) in the last user message."""
+        if not images:
+            raise BadInputError("no images given")
+        return self._start(turns(prompt, images), options)
+
+    def _start(self, said: list[Message], options: GenerateOptions) -> Iterator[Chunk]:
+        messages = [message_for(m) for m in said]  # bad input fails here, before any request
+        return self._read(messages, prompt_text(said), options)
 
     def _read(
-        self, messages: list[cohere.ChatMessageV2], turns: list[tuple[str, str]], o: GenerateOptions
+        self, messages: list[cohere.ChatMessageV2], said: str, o: GenerateOptions
     ) -> Iterator[Chunk]:
         from cohere import (
             ContentDeltaV2ChatStreamResponse,
-            JsonObjectResponseFormatV2,
             MessageEndV2ChatStreamResponse,
+            ToolCallDeltaV2ChatStreamResponse,
+            ToolCallEndV2ChatStreamResponse,
+            ToolCallStartV2ChatStreamResponse,
         )
 
         # Only what is set: the SDK would send None as null, and Cohere's p must be below 1.
@@ -134,8 +195,7 @@ class CohereModel(HostedModel):
             optional["stop_sequences"] = o.stop[:MAX_STOPS]
         if o.seed is not None:
             optional["seed"] = o.seed
-        if o.json_mode:
-            optional["response_format"] = JsonObjectResponseFormatV2()
+        optional.update(dialect(o))
         # The SDK's chat_stream is a generator: the request is made, and fails, on first next().
         events = self.client.chat_stream(
             model=self.model,
@@ -146,11 +206,29 @@ class CohereModel(HostedModel):
         )
         scanner = StopScanner(o.stop)
         parts: list[str] = []
+        calls = CallAssembler(self.provider)
         end: MessageEndV2ChatStreamResponse | None = None
         try:
             for event in events:
                 if isinstance(event, MessageEndV2ChatStreamResponse):
                     end = event
+                elif isinstance(event, ToolCallStartV2ChatStreamResponse) and event.delta:
+                    started = event.delta.message.tool_calls if event.delta.message else None
+                    if started is not None:
+                        function = started.function
+                        name, arguments = (
+                            (function.name, function.arguments) if function else ("", "")
+                        )
+                        calls.start(event.index or 0, started.id, name, arguments or "")
+                elif isinstance(event, ToolCallDeltaV2ChatStreamResponse) and event.delta:
+                    more = event.delta.message.tool_calls if event.delta.message else None
+                    if more is not None and more.function is not None:
+                        calls.add(event.index or 0, more.function.arguments)
+                elif isinstance(event, ToolCallEndV2ChatStreamResponse):
+                    call = calls.finish(event.index or 0)
+                    if call is not None and (o.parallel_tool_calls or len(calls.done) == 1):
+                        parts.append("")  # something was shown: a later failure is no retry
+                        yield Chunk(tool_calls=[call])
                 elif isinstance(event, ContentDeltaV2ChatStreamResponse) and event.delta:
                     content = event.delta.message.content if event.delta.message else None
                     if content and content.text and (shown := scanner.feed(content.text)):
@@ -174,16 +252,14 @@ class CohereModel(HostedModel):
                 close()  # a local stop leaves the HTTP stream open otherwise
         tail = scanner.flush()
         parts.append(tail)
-        finish: FinishReason = "stop"
-        if end is not None and end.delta and end.delta.finish_reason == "MAX_TOKENS":
-            finish = "length"
-        yield Chunk(text=tail, usage=self._usage(end, turns, parts), finish_reason=finish)
+        length = (
+            end is not None and end.delta is not None and end.delta.finish_reason == "MAX_TOKENS"
+        )
+        finish = finish_for(limit_calls(calls.done, o), length)
+        yield Chunk(text=tail, usage=self._usage(end, said, parts), finish_reason=finish)
 
     def _usage(
-        self,
-        end: MessageEndV2ChatStreamResponse | None,
-        turns: list[tuple[str, str]],
-        parts: list[str],
+        self, end: MessageEndV2ChatStreamResponse | None, said: str, parts: list[str]
     ) -> Usage:
         usage = end.delta.usage if end is not None and end.delta else None
         # tokens are what the model saw (template included); billed_units may leave some out
@@ -193,7 +269,7 @@ class CohereModel(HostedModel):
                     prompt_tokens=int(counts.input_tokens),
                     completion_tokens=int(counts.output_tokens),
                 )
-        return self.estimated_usage("\n".join(text for _, text in turns), "".join(parts))
+        return self.estimated_usage(said, "".join(parts))
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32; the purpose picks Cohere's input_type."""
@@ -224,10 +300,14 @@ class CohereModel(HostedModel):
 def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
     """From the card when there is one; else from the model name (embed-...)."""
     card = spec.card
+    name = spec.extra.get("model", "").lower()
     if card is not None and Modality.EMBEDDING in card.outputs:
         return frozenset({Capability.EMBED})
-    if card is None and spec.extra.get("model", "").lower().startswith("embed"):
+    if card is None and name.startswith("embed"):
         return frozenset({Capability.EMBED})
+    sees = Modality.IMAGE in card.inputs if card is not None else "vision" in name
+    if sees:  # Command A Vision
+        return frozenset({Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT})
     return frozenset({Capability.GENERATE, Capability.CHAT})
 
 
