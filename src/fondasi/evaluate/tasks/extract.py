@@ -139,11 +139,10 @@ def per_field(references: Sequence[Any], outputs: Sequence[Any]) -> dict[str, di
 def schema_for(context: Context) -> dict[str, Any]:
     """The run's schema: the config's, else the data's schema file; checked to be a schema."""
     from fondasi.evaluate.datasets import source_path
-    from fondasi.guard.output import load_schema
 
     given = context.config.json_schema
     if isinstance(given, dict):
-        return load_schema(given)
+        return _checked(given, "json_schema")
     if isinstance(given, str):
         return _schema_file(Path(given).expanduser())
     source = source_path(context.config.data)
@@ -161,14 +160,31 @@ def schema_for(context: Context) -> dict[str, Any]:
 def _schema_file(path: Path) -> dict[str, Any]:
     """A schema from a .json file, or the one object of a .jsonl file."""
     from fondasi.data import read_jsonl
-    from fondasi.guard.output import load_schema
 
+    if not path.is_file():
+        raise BadInputError(f"json_schema file not found: {path}")
     if path.suffix == ".jsonl":
         rows = read_jsonl(path)
         if len(rows) != 1:
             raise BadInputError(f"{path}: a schema file holds one JSON object")
-        return load_schema(rows[0])
-    return load_schema(path)
+        return _checked(rows[0], str(path))
+    try:
+        return _checked(json.loads(path.read_text(encoding="utf-8")), str(path))
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path} is not JSON: {exc}") from None
+
+
+def _checked(value: Any, where: str) -> dict[str, Any]:
+    """``value`` if it is a JSON schema (Draft 2020-12), else a clear error."""
+    import jsonschema
+
+    if not isinstance(value, dict):
+        raise BadInputError(f"{where}: a JSON schema is a JSON object")
+    try:
+        jsonschema.Draft202012Validator.check_schema(value)
+    except jsonschema.SchemaError as exc:
+        raise BadInputError(f"{where} is not a valid JSON schema: {exc.message}") from None
+    return value
 
 
 # -- predicting ---------------------------------------------------------------------------
