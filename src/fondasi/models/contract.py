@@ -8,7 +8,7 @@ same ``CapabilityError`` a plain model raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fondasi.backends.base import Capability, Purpose
@@ -156,6 +156,53 @@ class ModelHandle(Protocol):
         **overrides: Any,
     ) -> list[Any]:
         """Images (PIL) drawn from a prompt."""
+
+    # -- async: the calls above, off the event loop (models/aio.py) ----------------------
+
+    def astream(
+        self,
+        prompt: PromptInput,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        options: GenerateOptions | None = None,
+        chat_template: bool = True,
+        **overrides: Any,
+    ) -> AsyncGenerator[Chunk, None]:
+        """``stream`` without blocking the event loop; ``aclose`` (or ``break``) stops it."""
+
+    async def agenerate(
+        self,
+        prompt: PromptInput,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        options: GenerateOptions | None = None,
+        chat_template: bool = True,
+        **overrides: Any,
+    ) -> Completion:
+        """``generate`` without blocking the event loop; cancelling it stops generating."""
+
+    async def aembed(
+        self, texts: str | Sequence[str], purpose: Purpose = None
+    ) -> npt.NDArray[np.float32]:
+        """``embed`` without blocking the event loop."""
+
+    async def aclassify(
+        self,
+        texts: str | Sequence[str],
+        labels: Labels | None = None,
+        *,
+        shots: Sequence[Mapping[str, str]] | None = None,
+        template: str | PromptTemplate | None = None,
+        k: int | None = None,
+        select: str | None = None,
+        calibrate: bool = True,
+    ) -> Any:
+        """``classify`` without blocking the event loop."""
+
+    async def ascore(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
+        """``score`` without blocking the event loop."""
 
 
 Loader = Callable[[str], ModelHandle]  # a model id -> the loaded plain model

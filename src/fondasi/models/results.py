@@ -13,7 +13,20 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fondasi.types import Answered, Chunk, Completion, GenerateOptions, Usage
+from pydantic import ValidationError
+
+from fondasi.errors import BadInputError
+from fondasi.models.aio import Awaits
+from fondasi.prompts.parse import OutputParseError
+from fondasi.types import (
+    Answered,
+    Chunk,
+    Completion,
+    GenerateOptions,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
 
 Price = Callable[[Usage, float], float | None]  # (usage, seconds) -> USD
 
@@ -70,11 +83,16 @@ def fold(chunks: Iterator[Chunk], model: str) -> Completion:
     start = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
+    calls: list[ToolCall] = []
+    logprobs: list[TokenLogprob] | None = None
     final: Chunk | None = None
     for chunk in chunks:
-        if chunk.text and first is None:
+        if (chunk.text or chunk.tool_calls) and first is None:
             first = time.perf_counter() - start
         parts.append(chunk.text)
+        calls.extend(chunk.tool_calls)
+        if chunk.logprobs is not None:
+            logprobs = [*(logprobs or []), *chunk.logprobs]
         final = chunk
     if final is None or final.usage is None:
         raise RuntimeError(f"{model} ended its answer without usage")
@@ -91,10 +109,41 @@ def fold(chunks: Iterator[Chunk], model: str) -> Completion:
         text="".join(parts),
         usage=final.usage,
         finish_reason=final.finish_reason or "stop",
+        tool_calls=calls,
+        logprobs=logprobs,
     )
 
 
-class Folds:
+def options_of(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
+    """``options`` with keyword overrides applied; a bad value is a clear ``BadInputError``.
+
+    ``schema=`` is short for ``json_schema=`` (a pydantic model class or a JSON schema).
+    """
+    if "schema" in overrides:
+        overrides = {**overrides, "json_schema": overrides["schema"]}
+        del overrides["schema"]
+    try:
+        base = dict(options) if options else {}  # objects kept: a schema keeps its class
+        return GenerateOptions(**{**base, **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "options"
+        raise BadInputError(f"bad option {where!r}: {first['msg']}") from None
+
+
+def parsed(answer: Completion, options: GenerateOptions) -> Completion:
+    """The answer with its ``parsed`` value, when a schema was asked and the answer is whole."""
+    schema = options.json_schema
+    if schema is None or answer.finish_reason != "stop" or answer.tool_calls:
+        return answer
+    try:
+        value = schema.parse(answer.text)
+    except ValueError as exc:  # JSON or pydantic validation: the model broke the schema
+        raise OutputParseError(f"the answer does not match the schema: {exc}") from None
+    return answer.model_copy(update={"parsed": value})
+
+
+class Folds(Awaits):
     """``generate`` as ``stream`` folded, once for every model object."""
 
     @property
@@ -125,13 +174,13 @@ class Folds:
         chat_template: bool = True,
         **overrides: Any,
     ) -> Completion:
-        """The whole answer, with usage, timing, cost and who answered: the stream folded."""
+        """The whole answer, with usage, timing, cost and who answered: the stream folded.
+
+        With a schema (``json_schema=`` or ``schema=``: a pydantic model class or a JSON
+        schema) the answer's ``parsed`` holds the object read from it.
+        """
+        chosen = options_of(options, overrides)
         chunks = self.stream(
-            prompt,
-            system=system,
-            images=images,
-            options=options,
-            chat_template=chat_template,
-            **overrides,
+            prompt, system=system, images=images, options=chosen, chat_template=chat_template
         )
-        return fold(chunks, self.id)
+        return parsed(fold(chunks, self.id), chosen)
