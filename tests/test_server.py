@@ -175,20 +175,21 @@ def test_concurrent_embeddings_share_batches(server: Running, e5: Any) -> None:
         ({"model": SMOL, "messages": []}, 400, "invalid_value", "messages"),
         ({"messages": [{"role": "user", "content": "x"}]}, 400, "invalid_value", "model"),
         (
-            {"model": SMOL, "messages": [{"role": "user", "content": "x"}], "n": 2},
+            {"model": SMOL, "messages": [{"role": "user", "content": "x"}], "n": 9},
             400,
-            "unsupported_value",
-            "n=1",
+            "invalid_value",
+            "n:",
         ),
         (
             {
                 "model": SMOL,
                 "messages": [{"role": "user", "content": "x"}],
                 "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": {"type": "function", "function": {"name": "g"}},
             },
             400,
-            "unsupported_value",
-            "tool",
+            "invalid_value",
+            "tool_choice",
         ),
         (
             {"model": SMOL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 10**6},

@@ -66,8 +66,10 @@ def options(
         return GenerateOptions(**fields, **(dialect or {}))
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "options"
         message = str(first["msg"]).removeprefix("Value error, ")
+        # A check across fields has no location: its message names the field it is about.
+        across = next((k for k in ("tool_choice", "tools") if k in message), "options")
+        name = str(first["loc"][0]) if first["loc"] else across
         named = {"json_schema": "response_format", "json_mode": "response_format"}
         param = (params or {}).get(name, named.get(name, name))
         raise bad(f"{param}: {message}", param) from None
