@@ -16,14 +16,16 @@ A stream crosses to the event loop through a bounded buffer: the worker runs at 
 ``BUFFER`` chunks ahead of the reader. When the reader stops (``break``, ``aclose``, the
 task cancelled), the worker stops at the next chunk and closes the stream in its own
 thread, which ends generation in the backend; a call still waiting for its model gives up
-its place. Errors re-raise in the awaiting task with their own type.
+its place. ``agenerate`` is the sync ``generate`` on a worker, so its answer is generate's
+own (schema parsing included). Errors re-raise in the awaiting task with their own type.
 
 One call at a time on a local model (``gate_of``): the server runs one generation at a time
 per local model (its ``Lane`` has capacity 1, ``server/pool.py``) and one encoder call at a
 time per embedder (its micro-batcher), because a local model already keeps every core busy,
 so two calls at once only slow each other down, and some runtimes (llama.cpp) must not be
 called from two threads at once. The async API keeps the same rule for every async call on
-the same local model; a hosted model takes as many at once as its provider will.
+the same local model; a hosted model takes as many at once as its provider will. Sync calls
+are not gated: threads of one's own are one's own to pace.
 """
 
 from __future__ import annotations
@@ -114,10 +116,8 @@ class _Call:
             self.gate.wake()
 
 
-async def bridge(
-    model: ModelHandle, make: Callable[[threading.Event], Iterator[T]]
-) -> AsyncGenerator[T, None]:
-    """Items of ``make(stop)``, produced on a worker thread through ``model``'s gate."""
+async def bridge(model: ModelHandle, make: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
+    """Items of ``make()``, produced on a worker thread through ``model``'s gate."""
     loop = asyncio.get_running_loop()
     arrived: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     room = threading.Semaphore(BUFFER)
@@ -136,7 +136,7 @@ async def bridge(
             entered = call.enter(gate_of(model))
             if not entered:
                 return
-            items = iter(make(call.stop))
+            items = iter(make())
             while True:
                 room.acquire()
                 if call.stop.is_set():
@@ -177,23 +177,10 @@ async def bridge(
         room.release()  # a worker waiting for room wakes, sees the stop and closes
 
 
-async def offload(model: ModelHandle, job: Callable[[threading.Event], T]) -> T:
-    """``job(stop)`` on a worker thread through ``model``'s gate."""
-    async with aclosing(bridge(model, lambda stop: iter((job(stop),)))) as results:
+async def offload(model: ModelHandle, job: Callable[[], T]) -> T:
+    """``job()`` on a worker thread through ``model``'s gate."""
+    async with aclosing(bridge(model, lambda: iter((job(),)))) as results:
         return await anext(results)
-
-
-def until(items: Iterator[T], stop: threading.Event) -> Iterator[T]:
-    """``items`` until ``stop`` is set (then closed): a called-off fold stops generating."""
-    try:
-        for item in items:
-            if stop.is_set():
-                return  # nobody waits for the fold's answer any more
-            yield item
-    finally:
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
 
 
 class Awaits:
@@ -212,7 +199,7 @@ class Awaits:
         """``stream`` without blocking the event loop; ``aclose`` (or ``break``) stops it."""
         model = cast("ModelHandle", self)
 
-        def make(stop: threading.Event) -> Iterator[Chunk]:
+        def make() -> Iterator[Chunk]:
             return model.stream(
                 prompt,
                 system=system,
@@ -234,13 +221,15 @@ class Awaits:
         chat_template: bool = True,
         **overrides: Any,
     ) -> Completion:
-        """``generate`` without blocking the event loop; cancelling it stops generating."""
-        from fondasi.models.results import fold  # results imports us
+        """``generate`` without blocking the event loop: generate's own answer, on a worker.
 
+        Cancelling a call still waiting for its model withdraws it; a generation already
+        running finishes on its worker (``astream`` is the call to stop mid-answer).
+        """
         model = cast("ModelHandle", self)
 
-        def job(stop: threading.Event) -> Completion:
-            chunks = model.stream(
+        def job() -> Completion:
+            return model.generate(
                 prompt,
                 system=system,
                 images=images,
@@ -248,7 +237,6 @@ class Awaits:
                 chat_template=chat_template,
                 **overrides,
             )
-            return fold(until(iter(chunks), stop), model.id)
 
         return await offload(model, job)
 
@@ -257,7 +245,7 @@ class Awaits:
     ) -> npt.NDArray[np.float32]:
         """``embed`` without blocking the event loop."""
         model = cast("ModelHandle", self)
-        return await offload(model, lambda stop: model.embed(texts, purpose))
+        return await offload(model, lambda: model.embed(texts, purpose))
 
     async def aclassify(
         self,
@@ -273,7 +261,7 @@ class Awaits:
         """``classify`` without blocking the event loop."""
         model = cast("ModelHandle", self)
 
-        def job(stop: threading.Event) -> Any:
+        def job() -> Any:
             return model.classify(
                 texts,
                 labels,
@@ -289,7 +277,7 @@ class Awaits:
     async def ascore(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """``score`` without blocking the event loop."""
         model = cast("ModelHandle", self)
-        return await offload(model, lambda stop: model.score(prompt, continuations))
+        return await offload(model, lambda: model.score(prompt, continuations))
 
 
-__all__ = ["BUFFER", "Awaits", "Gate", "bridge", "gate_of", "offload", "until"]
+__all__ = ["BUFFER", "Awaits", "Gate", "bridge", "gate_of", "offload"]

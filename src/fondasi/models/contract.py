@@ -181,7 +181,7 @@ class ModelHandle(Protocol):
         chat_template: bool = True,
         **overrides: Any,
     ) -> Completion:
-        """``generate`` without blocking the event loop; cancelling it stops generating."""
+        """``generate`` without blocking the event loop (generate's own answer, on a worker)."""
 
     async def aembed(
         self, texts: str | Sequence[str], purpose: Purpose = None
