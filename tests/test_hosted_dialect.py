@@ -305,3 +305,30 @@ def test_log_probabilities_where_the_api_has_them(served: Any, tmp_path: Path) -
     assert "".join(t.token for t in tokens) == text == "Echo: satu dua"
     assert all(t.logprob < 0 and len(t.top_logprobs) == 2 for t in tokens)
     assert tokens[0].top_logprobs[0].token == tokens[0].token
+
+
+def test_openai_streams_on_the_async_client_too(served: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    from fondasi.backends.base import AsyncTextGenerator
+
+    provider = served[0]
+    if provider.name != "openai":
+        pytest.skip("astream is on the OpenAI adapter")
+    hosted = backend(served, tmp_path).backend  # the adapter itself, inside Resilient
+    assert isinstance(hosted, AsyncTextGenerator)
+    hosted.model = "tool-caller"
+    options = GenerateOptions(tools=[CUACA], logprobs=True)
+
+    async def read(prompt: str) -> list[Chunk]:
+        return [chunk async for chunk in hosted.astream(prompt, options)]
+
+    async def both() -> tuple[list[Chunk], str]:  # one event loop, as a server has
+        called = await read("Cuaca di Solo?")
+        hosted.model = provider.model
+        return called, "".join(c.text for c in await read("halo"))
+
+    chunks, text = asyncio.run(both())
+    [call] = [c for chunk in chunks for c in chunk.tool_calls]
+    assert call.args == {"kota": "Cuaca di Solo?"} and chunks[-1].finish_reason == "tool_calls"
+    assert text == "Echo: halo" and hosted._async is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
@@ -164,6 +164,7 @@ class OpenAIModel(HostedModel):
     native_schema = True  # response_format={"type": "json_schema", ...}
     native_logprobs = True
     native_images = True
+    _async: Any = None  # the SDK's AsyncOpenAI client, made by the first astream
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Chat completion over server-sent events; usage from the final event."""
@@ -180,63 +181,65 @@ class OpenAIModel(HostedModel):
     def _complete(
         self, messages: list[dict[str, Any]], options: GenerateOptions
     ) -> Iterator[Chunk]:
+        request = self._request(messages, options)
+        try:
+            events = self.client.chat.completions.create(**request)
+        except Exception as exc:
+            raise translate(self.provider, exc, self.key_env) from exc
+        return self._read(events, request["messages"])
+
+    def _request(self, messages: list[dict[str, Any]], options: GenerateOptions) -> dict[str, Any]:
+        """The chat completion's arguments, the same for the sync and async clients."""
         extra = dialect(options)
         if extra.get("response_format") == {"type": "json_object"}:
             messages = mention_json(messages)
-        try:
-            events = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                max_tokens=options.max_tokens,
-                temperature=options.temperature,
-                top_p=options.top_p,
-                stop=options.stop or None,
-                seed=options.seed,
-                **extra,
-            )
-        except Exception as exc:
-            raise translate(self.provider, exc, self.key_env) from exc
-        return self._read(events, messages)
+        return {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "stop": options.stop or None,
+            "seed": options.seed,
+            **extra,
+        }
 
     def _read(self, events: Any, messages: list[dict[str, Any]]) -> Iterator[Chunk]:
-        parts: list[str] = []
-        calls = CallAssembler(self.provider)
-        length = False
-        usage: Usage | None = None
+        reader = _Reader(self)
         try:
             for event in events:
-                if event.usage is not None:
-                    usage = Usage(
-                        prompt_tokens=event.usage.prompt_tokens or 0,
-                        completion_tokens=event.usage.completion_tokens or 0,
-                    )
-                for choice in event.choices or []:
-                    delta = choice.delta
-                    for fragment in (delta.tool_calls if delta else None) or []:
-                        function = fragment.function
-                        calls.add(
-                            fragment.index,
-                            function.arguments if function else None,
-                            id=fragment.id,
-                        )
-                        calls.name(fragment.index, function.name if function else None)
-                    text = delta.content if delta else None
-                    logprobs = logprobs_of(choice.logprobs)
-                    if text or logprobs:
-                        parts.append(text or "")
-                        yield Chunk(text=text or "", logprobs=logprobs)
-                    if choice.finish_reason == "length":
-                        length = True
+                yield from reader.feed(event)
         except Exception as exc:
-            error = translate(self.provider, exc, self.key_env)
-            raise ProviderError(self.provider, f"the stream broke off: {error}") from exc
-        made = calls.finish_all()
-        if usage is None:  # some compatible servers send no usage: count it ourselves
-            prompt = "\n".join(m["content"] for m in messages if isinstance(m["content"], str))
-            usage = self.estimated_usage(prompt, "".join(parts))
-        yield Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, length))
+            raise reader.broke_off(exc) from exc
+        yield reader.last(messages)
+
+    async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
+        """Like ``stream``, on the SDK's async client (made on first use, same endpoint)."""
+        request = self._request(messages_for(prompt), options)
+        try:
+            events = await self._async_client().chat.completions.create(**request)
+        except Exception as exc:
+            raise translate(self.provider, exc, self.key_env) from exc
+        reader = _Reader(self)
+        try:
+            async for event in events:
+                for chunk in reader.feed(event):
+                    yield chunk
+        except Exception as exc:
+            raise reader.broke_off(exc) from exc
+        yield reader.last(request["messages"])
+
+    def _async_client(self) -> Any:
+        if self._async is None:
+            import openai
+
+            sync = self.client  # the key stays in the SDK's clients, as for the sync one
+            self._async = openai.AsyncOpenAI(
+                api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
+            )
+        return self._async
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""
@@ -247,6 +250,53 @@ class OpenAIModel(HostedModel):
             raise translate(self.provider, exc, self.key_env) from exc
         rows = sorted(response.data, key=lambda item: item.index)
         return self.normalised_rows([row.embedding for row in rows], len(texts))
+
+
+class _Reader:
+    """One streamed answer read event by event (the same for the sync and async clients)."""
+
+    def __init__(self, model: OpenAIModel) -> None:
+        self.model = model
+        self.parts: list[str] = []
+        self.calls = CallAssembler(model.provider)
+        self.length = False
+        self.usage: Usage | None = None
+
+    def feed(self, event: Any) -> Iterator[Chunk]:
+        """The chunks one server-sent event makes (tool-call fragments are only kept)."""
+        if event.usage is not None:
+            self.usage = Usage(
+                prompt_tokens=event.usage.prompt_tokens or 0,
+                completion_tokens=event.usage.completion_tokens or 0,
+            )
+        for answer in event.choices or []:
+            delta = answer.delta
+            for fragment in (delta.tool_calls if delta else None) or []:
+                function = fragment.function
+                arguments = function.arguments if function else None
+                self.calls.add(fragment.index, arguments, id=fragment.id)
+                self.calls.name(fragment.index, function.name if function else None)
+            text = delta.content if delta else None
+            logprobs = logprobs_of(answer.logprobs)
+            if text or logprobs:
+                self.parts.append(text or "")
+                yield Chunk(text=text or "", logprobs=logprobs)
+            if answer.finish_reason == "length":
+                self.length = True
+
+    def broke_off(self, exc: Exception) -> ProviderError:
+        """A failure mid-stream, as the error to raise."""
+        error = translate(self.model.provider, exc, self.model.key_env)
+        return ProviderError(self.model.provider, f"the stream broke off: {error}")
+
+    def last(self, messages: list[dict[str, Any]]) -> Chunk:
+        """The final chunk: whole tool calls, usage (counted here if none came), finish."""
+        made = self.calls.finish_all()
+        usage = self.usage
+        if usage is None:  # some compatible servers send no usage: count it ourselves
+            prompt = "\n".join(m["content"] for m in messages if isinstance(m["content"], str))
+            usage = self.model.estimated_usage(prompt, "".join(self.parts))
+        return Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, self.length))
 
 
 class OpenAIImages(HostedModel):
