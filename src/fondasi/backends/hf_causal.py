@@ -8,11 +8,18 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
+from fondasi.backends.constrained import (
+    TOOL_CALL_TAG,
+    Decoding,
+    lltokenizer,
+    matcher,
+    text_logprobs,
+)
 from fondasi.backends.gguf_cache import dequantise
 from fondasi.backends.stops import StopScanner
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
-from fondasi.types import Chunk, GenerateOptions, Usage
+from fondasi.types import Chunk, GenerateOptions, Message, TokenLogprob, Tool, Usage
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -34,6 +41,9 @@ OTHER_CAUSAL_LMS = frozenset(
 class CausalLM:
     """A loaded decoder model and its tokenizer."""
 
+    native_logprobs = True  # read off the logits while decoding
+    constrains = True  # options.grammar masks the logits (llguidance)
+
     def __init__(self, model: Any, tokenizer: Any, name: str) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -46,36 +56,81 @@ class CausalLM:
             (int(n) for key in CONTEXT_KEYS if (n := getattr(model.config, key, None))), 0
         )
 
+    @property
+    def renders_tools(self) -> bool:
+        """Whether the chat template lays out tools and ``<tool_call>`` turns (Qwen, Hermes)."""
+        return TOOL_CALL_TAG in str(getattr(self.tokenizer, "chat_template", None) or "")
+
     def count_tokens(self, text: str) -> int:
         """Tokens the tokenizer makes of ``text``."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _encode(self, prompt: Prompt) -> dict[str, Any]:
+    def _template(self, prompt: Sequence[Message], tools: Sequence[Tool], **how: Any) -> Any:
+        if Capability.CHAT not in self.capabilities:
+            raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
+        listed = [tool.openai() for tool in tools] if tools and self.renders_tools else None
+        return self.tokenizer.apply_chat_template(
+            [message_dict(message) for message in prompt],
+            tools=listed,
+            add_generation_prompt=True,
+            **how,
+        )
+
+    def _encode(self, prompt: Prompt, tools: Sequence[Tool] = ()) -> dict[str, Any]:
         if isinstance(prompt, str):
             encoded = self.tokenizer(prompt, return_tensors="pt")
-        elif Capability.CHAT not in self.capabilities:
-            raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
         else:
-            encoded = self.tokenizer.apply_chat_template(
-                [message_dict(message) for message in prompt],
-                add_generation_prompt=True,
-                return_tensors="pt",
-                return_dict=True,
-            )
+            encoded = self._template(prompt, tools, return_tensors="pt", return_dict=True)
         return {key: encoded[key] for key in MODEL_INPUTS if key in encoded}
 
-    def prompt_text(self, prompt: Prompt) -> str:
+    def prompt_text(self, prompt: Prompt, tools: Sequence[Tool] = ()) -> str:
         """The exact text the model reads: the chat template applied to messages."""
         if isinstance(prompt, str):
             return prompt
-        if Capability.CHAT not in self.capabilities:
-            raise BadInputError(f"{self.name} has no chat template: give it plain text to continue")
-        text: str = self.tokenizer.apply_chat_template(
-            [message_dict(message) for message in prompt],
-            add_generation_prompt=True,
-            tokenize=False,
-        )
+        text: str = self._template(prompt, tools, tokenize=False)
         return text
+
+    def token_logprobs(self, text: str, top: int) -> list[TokenLogprob | None]:
+        """Each token of ``text`` read as given (BOS added where the tokenizer adds one)."""
+        import torch
+
+        ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
+        if self.context_length and ids.shape[1] > self.context_length:
+            raise BadInputError(
+                f"the text is {ids.shape[1]} tokens; {self.name} reads at most "
+                f"{self.context_length}"
+            )
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids).logits[0].float().numpy()
+        scored = text_logprobs(ids[0].tolist(), logits, top, self._token_text)
+        # A BOS the tokenizer put in front is not part of the text: drop it.
+        if ids.shape[1] and int(ids[0, 0]) in self.tokenizer.all_special_ids:
+            scored = [None, *scored[2:]] if len(scored) > 1 else scored
+        return scored
+
+    def _token_text(self, token: int) -> str:
+        return str(self.tokenizer.decode([token]))
+
+    def _decoding(self, options: GenerateOptions, prompt_tokens: int) -> Decoding | None:
+        """The logits callback the options need: a grammar and/or log-probabilities."""
+        if options.grammar is None and not options.logprobs:
+            return None
+        grammar = None
+        if options.grammar is not None:
+            grammar = matcher(lltokenizer(self, self._lltokenizer), options.grammar)
+        return Decoding(
+            prompt_tokens, self._token_text, grammar, options.top_logprobs, options.logprobs
+        )
+
+    def _lltokenizer(self) -> Any:
+        import llguidance.hf
+
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return llguidance.hf.from_tokenizer(
+            self.tokenizer, n_vocab=int(self.model.config.vocab_size), eos_token=eos
+        )
 
     def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[float]:
         """Summed log-probability of each continuation's tokens after the prompt.
@@ -140,12 +195,17 @@ class CausalLM:
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Generate in a worker thread and yield text as the tokenizer decodes it."""
-        return self._generate(self._encode(prompt), options)
+        return self._generate(self._encode(prompt, options.tools), options)
 
     def _generate(self, inputs: dict[str, Any], options: GenerateOptions) -> Iterator[Chunk]:
         """Stream ``model.generate`` on ready inputs (token ids, and pixels for vision models)."""
         import torch
-        from transformers import GenerationConfig, StoppingCriteria, TextIteratorStreamer
+        from transformers import (
+            GenerationConfig,
+            LogitsProcessor,
+            StoppingCriteria,
+            TextIteratorStreamer,
+        )
 
         prompt_tokens = int(inputs["input_ids"].shape[1])
         max_new = self._budget(prompt_tokens, options.max_tokens)
@@ -166,6 +226,14 @@ class CausalLM:
                 tail = input_ids[0, max(start, input_ids.shape[1] - window) :]
                 text = tokenizer.decode(tail, skip_special_tokens=True)
                 return any(stop in text for stop in stops)
+
+        decoding = self._decoding(options, start)
+
+        class Decode(LogitsProcessor):
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                if decoding is not None:
+                    decoding(input_ids[0], scores[0].numpy())  # a view: masked in place
+                return scores
 
         base = self.model.generation_config
         sampling = options.temperature > 0
@@ -194,6 +262,7 @@ class CausalLM:
                         generation_config=config,
                         streamer=streamer,
                         stopping_criteria=[Stopped()],
+                        logits_processor=[Decode()] if decoding is not None else None,
                     )
             except BaseException as exc:  # surfaced in the caller's thread below
                 result["error"] = exc
@@ -217,8 +286,15 @@ class CausalLM:
             raise result["error"]
         generated = int(result["ids"].shape[1]) - start
         finish = "stop" if scanner.stopped or generated < max_new else "length"
+        logprobs = None
+        if decoding is not None:
+            last = int(result["ids"][0, -1]) if generated else None
+            # The end-of-text token is not part of the answer: no log-probability for it.
+            decoding.finish(None if last in self.tokenizer.all_special_ids else last)
+            logprobs = decoding.logprobs if options.logprobs else None
         yield Chunk(
             text=scanner.flush(),
+            logprobs=logprobs,
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
             finish_reason=finish,
         )

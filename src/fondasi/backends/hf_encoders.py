@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
 from fondasi.backends.hf_causal import MODEL_INPUTS, CausalLM
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
-from fondasi.types import Label
+from fondasi.types import Label, Tool
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -30,7 +31,7 @@ class Seq2SeqLM(CausalLM):
             DEFAULT_ENCODER_CONTEXT,
         )
 
-    def _encode(self, prompt: Prompt) -> dict[str, Any]:
+    def _encode(self, prompt: Prompt, tools: Sequence[Tool] = ()) -> dict[str, Any]:
         if not isinstance(prompt, str):
             raise BadInputError(f"{self.name} is a text-to-text model: give it plain text")
         encoded = self.tokenizer(prompt, return_tensors="pt")

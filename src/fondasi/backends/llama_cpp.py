@@ -10,15 +10,23 @@ A seed repeats its text: every call reads its whole prompt into an empty KV cach
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import codecs
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
+from fondasi.backends.constrained import (
+    TOOL_CALL_TAG,
+    Decoding,
+    lltokenizer,
+    matcher,
+    text_logprobs,
+)
 from fondasi.backends.gguf_cache import check_gguf
 from fondasi.backends.stops import StopScanner
 from fondasi.errors import BadInputError
 from fondasi.extras import require
-from fondasi.types import Chunk, GenerateOptions, Usage
+from fondasi.types import Chunk, GenerateOptions, TokenLogprob, Tool, Usage
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -30,6 +38,9 @@ MAX_CONTEXT = 8192
 
 class LlamaCppLM:
     """A GGUF model loaded by llama.cpp."""
+
+    native_logprobs = True  # read off the logits while decoding
+    constrains = True  # options.grammar masks the logits (llguidance)
 
     def __init__(self, llm: Any, name: str) -> None:
         self.llm = llm
@@ -45,7 +56,12 @@ class LlamaCppLM:
         """Tokens llama.cpp's tokenizer makes of ``text`` (no BOS)."""
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def prompt_text(self, prompt: Prompt) -> str:
+    @property
+    def renders_tools(self) -> bool:
+        """Whether the file's chat template lays out tools and ``<tool_call>`` turns."""
+        return TOOL_CALL_TAG in str(self.template or "")
+
+    def prompt_text(self, prompt: Prompt, tools: Sequence[Tool] = ()) -> str:
         """The exact text the model reads: the file's chat template applied to messages."""
         if isinstance(prompt, str):
             return prompt
@@ -59,14 +75,45 @@ class LlamaCppLM:
             bos_token=self._token_text(self.llm.token_bos()),
         )
         messages: list[Any] = [message_dict(message) for message in prompt]
-        rendered = formatter(messages=messages)
+        listed: Any = [tool.openai() for tool in tools] if tools and self.renders_tools else None
+        rendered = formatter(messages=messages, tools=listed)
         return str(rendered.prompt)
+
+    def token_logprobs(self, text: str, top: int) -> list[TokenLogprob | None]:
+        """Each token of ``text`` read as given, one token at a time.
+
+        The context keeps logits for the last token of a batch only (keeping them for every
+        position would take context x vocabulary floats), so the text is fed token by token.
+        """
+        import numpy as np
+
+        ids: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        if len(ids) > self.context_length:
+            raise BadInputError(
+                f"the text has {len(ids)} tokens; {self.name} runs with a context of "
+                f"{self.context_length}"
+            )
+        self._forget_last_call()
+        vocab = int(self.llm.n_vocab())
+        rows = np.zeros((max(len(ids) - 1, 0), vocab), dtype=np.float32)
+        for position, token in enumerate(ids[:-1]):
+            self.llm.eval([token])
+            rows[position] = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(vocab,))
+        scored = text_logprobs(ids, rows, top, self._piece)
+        bos = self.llm.token_bos()
+        if ids and ids[0] == bos:  # the BOS llama.cpp put in front is not part of the text
+            scored = [None, *scored[2:]] if len(scored) > 1 else scored
+        return scored
+
+    def _piece(self, token: int) -> str:
+        piece: bytes = self.llm.detokenize([token])
+        return piece.decode("utf-8", errors="replace")
 
     def _token_text(self, token: int) -> str:
         return "" if token < 0 else str(self.llm._model.token_get_text(token))
 
-    def _tokens(self, prompt: Prompt) -> list[int]:
-        text = self.prompt_text(prompt)
+    def _tokens(self, prompt: Prompt, tools: Sequence[Tool] = ()) -> list[int]:
+        text = self.prompt_text(prompt, tools)
         # A chat prompt's template writes special tokens as text; a plain prompt's text is
         # the user's own, so "<|im_end|>" typed by a user stays text there.
         chat = not isinstance(prompt, str)
@@ -96,50 +143,88 @@ class LlamaCppLM:
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Decode token by token; the last chunk carries usage and why it ended."""
-        tokens = self._tokens(prompt)
+        tokens = self._tokens(prompt, options.tools)
         room = self.context_length - len(tokens)
         if room < 1:
             raise BadInputError(
                 f"the prompt has {len(tokens)} tokens; {self.name} runs with a context of "
                 f"{self.context_length}: shorten it"
             )
+        import llama_cpp
+
         budget = min(options.max_tokens, room)
         sampled = options.temperature > 0
         self._forget_last_call()
-        pieces = self.llm.create_completion(
+        decoding = self._decoding(options, len(tokens))
+        self.llm.set_seed(options.seed if options.seed is not None else 0xFFFFFFFF)  # random
+        picked = self.llm.generate(
             tokens,
-            max_tokens=budget,
-            temperature=options.temperature,  # 0: llama.cpp's greedy sampler
+            temp=options.temperature,  # 0: llama.cpp's greedy sampler
             top_p=options.top_p if sampled else 1.0,
             top_k=0,  # off, as in the transformers backend
             min_p=0.0,
             repeat_penalty=1.0,
-            seed=options.seed if options.seed is not None else 0xFFFFFFFF,  # default: random
-            stream=True,
+            logits_processor=[_masking(decoding)] if decoding is not None else None,
         )
         scanner = StopScanner(options.stop)
-        generated, reason = 0, "length"
+        answer: list[int] = []
+        ended, shown_bytes = False, 0  # ended: the model's end-of-text token came
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
-            for piece in pieces:
-                choice = piece["choices"][0]
-                text = choice.get("text") or ""
-                if text:
-                    generated += 1
-                    shown = scanner.feed(text)
-                    if shown:
-                        yield Chunk(text=shown)
-                    if scanner.stopped:
-                        reason = "stop"
-                        break
-                if choice.get("finish_reason"):
-                    reason = "stop" if choice["finish_reason"] == "stop" else "length"
+            for token in picked:
+                if llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
+                    ended = True
+                    break
+                answer.append(token)
+                # Whole-answer detokenising keeps each piece's leading space right; the
+                # incremental decoder holds back a character split across tokens.
+                text = self.llm.detokenize(answer, prev_tokens=tokens)
+                shown = scanner.feed(utf8.decode(text[shown_bytes:]))
+                shown_bytes = len(text)
+                if shown:
+                    yield Chunk(text=shown)
+                if scanner.stopped or len(answer) >= budget:
+                    break
         finally:
-            pieces.close()  # stops llama.cpp's decoding when the reader leaves early
+            picked.close()  # stops llama.cpp's decoding when the reader leaves early
+        logprobs = None
+        if decoding is not None:
+            # Each token is recorded when the next one is asked for: the last one picked is
+            # still pending, unless it was the end-of-text token (never part of the answer).
+            decoding.finish(answer[-1] if answer and not ended else None)
+            logprobs = decoding.logprobs if options.logprobs else None
         yield Chunk(
-            text=scanner.flush(),
-            usage=Usage(prompt_tokens=len(tokens), completion_tokens=generated),
-            finish_reason="stop" if reason == "stop" or generated < budget else "length",
+            text=scanner.flush() + utf8.decode(b"", final=True),
+            logprobs=logprobs,
+            usage=Usage(prompt_tokens=len(tokens), completion_tokens=len(answer)),
+            finish_reason="stop" if ended or scanner.stopped or len(answer) < budget else "length",
         )
+
+    def _decoding(self, options: GenerateOptions, prompt_tokens: int) -> Decoding | None:
+        """The logits callback the options need: a grammar and/or log-probabilities."""
+        if options.grammar is None and not options.logprobs:
+            return None
+        grammar = None
+        if options.grammar is not None:
+            grammar = matcher(lltokenizer(self, self._lltokenizer), options.grammar)
+        return Decoding(prompt_tokens, self._piece, grammar, options.top_logprobs, options.logprobs)
+
+    def _lltokenizer(self) -> Any:
+        import llama_cpp
+        import llguidance.llamacpp
+
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        return llguidance.llamacpp.lltokenizer_from_vocab(vocab)
+
+
+def _masking(decoding: Decoding) -> Any:
+    """llama-cpp-python's logits processor: (ids so far, logits) -> logits."""
+
+    def apply(ids: Any, logits: Any) -> Any:
+        decoding(ids, logits)
+        return logits
+
+    return apply
 
 
 class LlamaCppFactory:

@@ -26,13 +26,15 @@ from fondasi.backends.base import (
     TextGenerator,
     TokenLogprobs,
     VisionLanguageModel,
+    speaks,
 )
 from fondasi.backends.remote import Resilient
 from fondasi.costs import call_cost
 from fondasi.errors import BadInputError
 from fondasi.models import json_mode
 from fondasi.models.contract import CapabilityError, Labels, PromptInput
-from fondasi.models.results import Folds, timed
+from fondasi.models.dialect import Dialect
+from fondasi.models.results import Folds, options_of, timed
 from fondasi.prompts.render import Budget, Rendered
 from fondasi.settings import Settings
 from fondasi.types import (
@@ -57,16 +59,6 @@ MAX_TEXTS = 100_000
 __all__ = ["MAX_TEXTS", "CapabilityError", "Model", "PromptInput", "options_of"]
 
 
-def options_of(options: GenerateOptions | None, overrides: dict[str, Any]) -> GenerateOptions:
-    """``options`` with keyword overrides applied; a bad value is a clear ``BadInputError``."""
-    try:
-        base = dict(options) if options else {}  # objects kept: a schema keeps its class
-        return GenerateOptions(**{**base, **overrides})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise BadInputError(f"bad option {first['loc'][0]!r}: {first['msg']}") from None
-
-
 def _count_with(backend: Backend, text: str) -> int | None:
     """Tokens by whatever tokenizer the backend holds; None if it has none."""
     counter = getattr(backend, "count_tokens", None)
@@ -84,6 +76,13 @@ def _count_with(backend: Backend, text: str) -> int | None:
         return len(getattr(encoded, "ids", encoded))
     engine_count = getattr(getattr(backend, "engine", None), "token_count", None)
     return int(engine_count(text)) if callable(engine_count) else None
+
+
+def _pictures(images: Any, messages: Sequence[Message]) -> Any:
+    """Images given apart plus those carried by the messages, or None if there are none."""
+    given = [] if images is None else list(images) if isinstance(images, list | tuple) else [images]
+    carried = [image for message in messages for image in message.images]
+    return [*given, *carried] or None
 
 
 class Model(Folds):
@@ -227,21 +226,32 @@ class Model(Folds):
                 "model, or set private_model in config.toml to route such requests to one"
             )
         needed = Capability.GENERATE if images is None else Capability.VISION_CHAT
-        backend = self._need(needed)
+        plan = Dialect.of(self._need(needed), chosen, self.id)
+        chosen = plan.options
+        backend = self.backend
         enforced = chosen.json_mode and not json_mode.native(backend)
-        raw = not chat_template and not self.remote and images is None and not enforced
-        if raw and isinstance(prompt, str):
+        raw = not chat_template and not self.remote and images is None
+        if raw and isinstance(prompt, str) and not enforced and plan.instruction is None:
             if not prompt.strip():
                 raise BadInputError("the prompt is empty")
             asked: Any = prompt
         else:
-            asked = self._prompt(prompt, json_mode.with_instruction(system) if enforced else system)
+            asked = self._prompt(
+                prompt, plan.system(json_mode.with_instruction(system) if enforced else system)
+            )
+        if isinstance(asked, list):
+            asked = plan.turns(asked)
+            if not speaks(backend, "native_images"):  # a local model sees them separately
+                images = _pictures(images, asked)
+                asked = [m.model_copy(update={"images": ()}) if m.images else m for m in asked]
         if images is not None:
+            seer = cast(VisionLanguageModel, self._need(Capability.VISION_CHAT))
             batch = list(images) if isinstance(images, list | tuple) else [images]
-            chunks = cast(VisionLanguageModel, backend).stream_vision(asked, batch, chosen)
+            chunks = seer.stream_vision(asked, batch, chosen)
         else:
             chunks = cast(TextGenerator, backend).stream(asked, chosen)
         chunks = json_mode.enforce(iter(chunks)) if enforced else iter(chunks)
+        chunks = plan.answer(chunks)
         return timed(chunks, self.id, self.version, self._price)
 
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
