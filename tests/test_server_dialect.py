@@ -78,7 +78,6 @@ def test_n_answers_one_after_another_with_usage_summed(client: openai.OpenAI) ->
     assert all(c.message.content for c in two.choices)
     assert two.usage is not None and one.usage is not None
     assert two.usage.prompt_tokens == 2 * one.usage.prompt_tokens
-    assert two.choices[0].message.content == one.choices[0].message.content or True
     streamed = client.chat.completions.create(
         model=SMOL,
         messages=ASK,
