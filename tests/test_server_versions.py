@@ -292,3 +292,31 @@ def test_a_fallback_chain_says_which_model_answered(
         row = chain.state.store.request(raw.parse().id)
     assert row is not None and row.version == "fake:gpt-backup"
     assert row.decision is not None and "fake:always-500" in row.decision
+
+
+def test_dimensions_shorten_matryoshka_vectors_only(
+    upstream: str, minilm: Any, model_cache: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    provider = ProviderConfig(adapter="openai", base_url=upstream, api_key=SecretStr(KEY))
+    settings = Settings.load(
+        home=tmp_path / "home", cache=model_cache, providers={"openai": provider}
+    )
+    models = ["text-embedding-3-small", "all-minilm-l6-v2"]
+    with (
+        running(settings, {"all-minilm-l6-v2": minilm}, models=models) as served,
+        openai.OpenAI(base_url=served.v1, api_key="x", max_retries=0) as sdk,
+    ):
+        whole = sdk.embeddings.create(model="text-embedding-3-small", input=["Halo dunia"])
+        short = sdk.embeddings.create(
+            model="text-embedding-3-small", input=["Halo dunia"], dimensions=4
+        )
+        with pytest.raises(openai.BadRequestError) as refused:
+            sdk.embeddings.create(model="all-minilm-l6-v2", input=["Halo dunia"], dimensions=64)
+    full, cut = np.array(whole.data[0].embedding), np.array(short.data[0].embedding)
+    assert cut.shape == (4,)
+    assert np.linalg.norm(cut) == pytest.approx(1.0, abs=1e-5)  # renormalised
+    assert np.allclose(cut, full[:4] / np.linalg.norm(full[:4]), atol=1e-5)  # the prefix
+    assert refused.value.body["param"] == "dimensions"  # type: ignore[index]
+    assert "Matryoshka" in refused.value.message

@@ -92,6 +92,11 @@ class Message(BaseModel):
                 data = {**data, "content": ""}
         return data
 
+    def wire(self) -> dict[str, Any]:
+        """The message as JSON with only the fields it uses (role and content at least)."""
+        out = self.model_dump(mode="json", exclude_defaults=True)
+        return {"role": self.role.value, "content": self.content, **out}
+
     @model_validator(mode="after")
     def _roles(self) -> Message:
         if self.tool_calls and self.role is not Role.ASSISTANT:

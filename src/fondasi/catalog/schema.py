@@ -226,6 +226,11 @@ class ModelCard(Strict):
     parameters: Count = Field(default=None, description="Parameter count; null if undisclosed.")
     context_length: Count = Field(default=None, description="Maximum input tokens.")
     embedding_dim: Count = Field(default=None, description="Vector size, for embedding models.")
+    matryoshka: bool = Field(
+        default=False,
+        description="Embedding models trained so that a vector's first dimensions are an "
+        "embedding themselves (Matryoshka): `dimensions` shortens and renormalises them.",
+    )
     availability: Availability = Field(description="How it can be had.")
     pricing: Pricing | None = Field(default=None, description="API price, for hosted models.")
     memory: Memory | None = Field(

@@ -165,7 +165,7 @@ def render_command(
         print_json(
             {
                 "template": template.name,
-                "messages": [m.model_dump(mode="json") for m in rendered.messages],
+                "messages": [m.wire() for m in rendered.messages],
                 "text": rendered.text,
                 **({"model_text": text} if text is not None else {}),
                 "examples": len(rendered.examples),

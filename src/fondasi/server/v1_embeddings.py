@@ -13,6 +13,7 @@ from fondasi.errors import FondasiError
 from fondasi.models.contract import ModelHandle
 from fondasi.server.auth import Caller, state_of
 from fondasi.server.generation import bad
+from fondasi.server.pool import Served
 from fondasi.server.schemas import EmbeddingRequest, ImageRequest
 from fondasi.server.serving import note_guard, serve_model
 from fondasi.types import ImageOptions
@@ -40,6 +41,24 @@ def count_tokens(model: ModelHandle, texts: list[str]) -> int:
     return sum(model.count_tokens(text) for text in texts)
 
 
+def _shortened(served: Served, wanted: int | None) -> int | None:
+    """The length to cut vectors to, or None; models not trained for it refuse."""
+    card = served.handle.card
+    dimension = served.handle.dimension or (card.embedding_dim if card else None)
+    if wanted is None or wanted == dimension:
+        return None
+    if card is not None and card.matryoshka and dimension and wanted < dimension:
+        return wanted
+    why = "it was not trained to shorten them (Matryoshka)"
+    if card is not None and card.matryoshka:
+        why = "it can only shorten them"
+    raise bad(
+        f"{served.ref} makes {dimension}-dimensional vectors; it cannot make {wanted}: {why}",
+        "dimensions",
+        "unsupported_value",
+    )
+
+
 @router.post("/v1/embeddings")
 async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> Any:
     """Vectors for texts; concurrent requests share one encoder batch."""
@@ -49,13 +68,7 @@ async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> A
     served, _ = await serve_model(state, call, body.model, key)
     if not served.can(Capability.EMBED):
         raise bad(f"{served.ref} does not make embeddings: use an embedding model", "model")
-    dimension = served.handle.dimension
-    if body.dimensions is not None and body.dimensions != dimension:
-        raise bad(
-            f"{served.ref} makes {dimension}-dimensional vectors; it cannot make {body.dimensions}",
-            "dimensions",
-            "unsupported_value",
-        )
+    shorter = _shortened(served, body.dimensions)
     if state.config.log_text:
         call.prompt_text = state.redact("\n".join(texts))
     batcher = served.batcher(body.input_type, state.config)
@@ -69,6 +82,11 @@ async def embeddings(body: EmbeddingRequest, request: Request, key: Caller) -> A
     import numpy as np
 
     rows = np.asarray(vectors, dtype="<f4")
+    if shorter is not None:  # a Matryoshka prefix, made unit length again
+        if shorter > rows.shape[1]:
+            raise bad(f"{served.ref} made {rows.shape[1]}-dimensional vectors", "dimensions")
+        rows = rows[:, :shorter]
+        rows = rows / np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)
     if body.encoding_format == "base64":
         data: list[Any] = [base64.b64encode(row.tobytes()).decode() for row in rows]
     else:
