@@ -25,6 +25,13 @@ def load_image(source: Any) -> Any:
         if array.dtype != np.uint8:
             array = (np.clip(array, 0, 1) * 255).astype(np.uint8)
         return pil.fromarray(array).convert("RGB")
+    if isinstance(source, str) and source.startswith("data:"):
+        source = _data_url(source)
+    elif is_link(source):
+        raise BadInputError(
+            "a local model reads images from files, bytes or data: URLs, not links "
+            f"({str(source)[:80]}): download it first"
+        )
     if isinstance(source, bytes):
         if len(source) > MAX_BYTES:
             raise BadInputError(f"image is {len(source)} bytes; the limit is {MAX_BYTES}")
@@ -35,6 +42,22 @@ def load_image(source: Any) -> Any:
     if path.stat().st_size > MAX_BYTES:
         raise BadInputError(f"{path} is over {MAX_BYTES // 2**20} MB")
     return _open(pil, path, str(path))
+
+
+def _data_url(url: str) -> bytes:
+    """The bytes of a ``data:image/...;base64,...`` URL."""
+    import base64
+    import binascii
+
+    head, _, body = url.partition(",")
+    if not head.startswith("data:image/") or not head.endswith(";base64"):
+        raise BadInputError("an image data URL is data:image/<type>;base64,<data>")
+    if len(body) > MAX_BYTES * 4 // 3 + 4:
+        raise BadInputError(f"the image is over {MAX_BYTES // 2**20} MB")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInputError("the image data URL is not valid base64") from None
 
 
 def is_link(image: Any) -> bool:
