@@ -139,3 +139,71 @@ def test_run_cli_with_an_image(cli: Cli, tiny_llava: Path, tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["usage"]["completion_tokens"] <= 3
+
+
+def _data_url(tmp_path: Path) -> str:
+    import base64
+
+    photo = tmp_path / "cat.png"
+    skimage.io.imsave(photo, skimage.data.chelsea())
+    return "data:image/png;base64," + base64.b64encode(photo.read_bytes()).decode()
+
+
+def test_images_in_message_content_parts(
+    tiny_llava: Path, shared_settings: Settings, tmp_path: Path
+) -> None:
+    from fondasi.types import Message
+
+    model = fondasi.model(f"hf:{tiny_llava}", shared_settings)
+    url = _data_url(tmp_path)
+    parts = [
+        {"type": "text", "text": "What is in the picture?"},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+    message = Message(role="user", content=parts)
+    assert message.content == "What is in the picture?" and message.images == (url,)
+    carried = model.generate([message], max_tokens=4)
+    apart = model.generate("What is in the picture?", images=[tmp_path / "cat.png"], max_tokens=4)
+    assert carried.text == apart.text  # the same image, given in the message or apart
+    assert carried.usage.prompt_tokens == apart.usage.prompt_tokens
+    with pytest.raises(BadInputError, match="not valid base64"):
+        model.generate([Message(role="user", content="x", images=("data:image/png;base64,@@",))])
+    with pytest.raises(BadInputError, match="not links"):
+        model.generate([Message(role="user", content="x", images=("https://example.com/a.png",))])
+
+
+def test_image_url_parts_over_the_server(
+    tiny_llava: Path, shared_settings: Settings, smol: Any, tmp_path: Path
+) -> None:
+    import openai
+
+    from .serving import running
+
+    ref = f"hf:{tiny_llava}"
+    llava = fondasi.models.load.load(ref, shared_settings)
+    url = _data_url(tmp_path)
+    image_turn = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in the picture?"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
+    loaded = {ref: llava, "smollm2-135m-instruct": smol}
+    with (
+        running(shared_settings, loaded, models=[ref, "smollm2-135m-instruct"]) as served,
+        openai.OpenAI(base_url=served.v1, api_key="x", max_retries=0) as sdk,
+    ):
+        reply = sdk.chat.completions.create(model=ref, messages=image_turn, max_tokens=4)  # type: ignore[arg-type]
+        with pytest.raises(openai.BadRequestError) as blind:
+            sdk.chat.completions.create(
+                model="smollm2-135m-instruct",
+                messages=image_turn,
+                max_tokens=4,  # type: ignore[arg-type]
+            )
+    direct = llava.generate("What is in the picture?", images=[tmp_path / "cat.png"], max_tokens=4)
+    assert reply.choices[0].message.content == direct.text
+    assert reply.usage is not None and reply.usage.prompt_tokens == direct.usage.prompt_tokens
+    assert "smollm2-135m-instruct" in blind.value.message

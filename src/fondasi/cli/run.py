@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from fondasi.cli._dialect import dialect_options
 from fondasi.cli._render import console, errors, esc, print_json
 from fondasi.errors import BadInputError
+from fondasi.models.results import options_of
 from fondasi.settings import Settings
 from fondasi.types import GenerateOptions, Message, Role
 
@@ -78,6 +80,21 @@ def run(
     guard: str | None = typer.Option(
         None, "--guard", help="Guard policy for input and output (default: guard.default)."
     ),
+    schema: Path | None = typer.Option(
+        None, "--schema", help="JSON schema file the answer must match (local: held to it)."
+    ),
+    tools: Path | None = typer.Option(
+        None, "--tools", help="JSON file of OpenAI tools the model may call."
+    ),
+    tool_choice: str = typer.Option(
+        "auto", "--tool-choice", help="auto, none, required or a function's name."
+    ),
+    grammar: Path | None = typer.Option(
+        None, "--grammar", help="Lark grammar file the answer must match (local models)."
+    ),
+    logprobs: int | None = typer.Option(
+        None, "--logprobs", min=0, max=20, help="Print token log-probabilities (N alternatives)."
+    ),
 ) -> None:
     """Generate text from a prompt, streamed to the terminal as it is produced.
 
@@ -90,14 +107,18 @@ def run(
         raise BadInputError("give either a prompt or --template, not both")
     if prompt == "-":
         prompt = sys.stdin.read()
-    options = GenerateOptions(
-        max_tokens=max_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        stop=stop,
-        seed=seed,
-        json_mode=json_mode,
-        confidential=confidential,
+    options = options_of(
+        None,
+        {
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "stop": stop,
+            "seed": seed,
+            "json_mode": json_mode,
+            "confidential": confidential,
+            **dialect_options(schema, tools, tool_choice, grammar, logprobs),
+        },
     )
     model = load_model(ctx, model_id, fallback, guard_policy(ctx, guard))
     images = [str(path) for path in image] or None
@@ -108,12 +129,19 @@ def run(
         if explain:
             errors.print(f"[dim]route: {esc(model.explain())}[/]")
         return
-    if as_json or no_stream:
+    if as_json or no_stream or options.tools or options.logprobs:
         completion = model.generate(prompt or "", system=system, images=images, options=options)
         if as_json:
             print_json(completion)
         else:
-            sys.stdout.write(completion.text + "\n")
+            shown = [completion.text] if completion.text else []
+            shown += [f"{call.name}({call.arguments})" for call in completion.tool_calls]
+            sys.stdout.write("\n".join(shown) + "\n")
+            if completion.finish_reason == "length":
+                errors.print("[yellow]the answer was cut at --max-tokens[/]")
+            for token in completion.logprobs or []:
+                tops = ", ".join(f"{t.token!r} {t.logprob:.2f}" for t in token.top_logprobs)
+                errors.print(f"[dim]{esc(repr(token.token))} {token.logprob:.2f}  {esc(tops)}[/]")
         if explain:
             errors.print(f"[dim]route: {esc(model.explain())}[/]")
         return

@@ -30,6 +30,7 @@ from typing import Any
 from fondasi.backends.base import speaks
 from fondasi.backends.constrained import TOOL_CALL_TAG, json_rule
 from fondasi.models.contract import CapabilityError
+from fondasi.prompts.json_mode import INSTRUCTION as JSON_INSTRUCTION
 from fondasi.prompts.parse import OutputParseError, parse_json
 from fondasi.prompts.tools import (
     schema_instruction,
@@ -72,7 +73,8 @@ class Dialect:
             plan = plan._with_schema(options.json_schema, local)
         elif options.json_mode and local and not plan.tools:
             grammar = "start: " + json_rule({"type": "object"})
-            plan = replace(plan, options=_with(plan.options, grammar=grammar, json_mode=False))
+            options = _with(plan.options, grammar=grammar, json_mode=False)
+            plan = replace(plan, options=options, instruction=JSON_INSTRUCTION)
         return plan
 
     def _with_tools(self, backend: object, local: bool, model: str) -> Dialect:
