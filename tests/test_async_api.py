@@ -209,3 +209,29 @@ def test_a_local_wrapper_shares_its_models_turns(smol: Model) -> None:
     answer = asyncio.run(guarded.agenerate(ASK, **GREEDY))
     assert answer.text == smol.generate(ASK, **GREEDY).text
     assert answer.model == "smollm2-135m-instruct"
+
+
+def test_a_hosted_model_streams_on_its_async_client_with_retries(fake: str, tmp_path: Path) -> None:
+    provider = ProviderConfig(adapter="openai", base_url=fake, api_key=SecretStr(KEY), timeout_s=5)
+    settings = Settings.load(home=tmp_path / "home", providers={"fake": provider}, retries=2)
+    hosted = fondasi.model("fake:gpt-test", settings)
+    flaky = fondasi.model("fake:flaky-429", settings)
+    before = {t.name for t in threading.enumerate()}
+
+    async def ask() -> tuple[list[Chunk], list[Chunk]]:
+        plain = [chunk async for chunk in hosted.astream("halo", max_tokens=8)]
+        retried = [chunk async for chunk in flaky.astream("halo", max_tokens=8)]
+        assert hosted.backend.backend._async  # the SDK's async client answered, on the loop
+        await hosted.aclose()  # its connections close with the loop's work
+        await flaky.aclose()
+        return plain, retried
+
+    plain, retried = asyncio.run(ask())
+    assert "".join(c.text for c in plain) == "Echo: halo"
+    assert plain[-1].model == "fake:gpt-test" and plain[-1].usage is not None
+    assert plain[-1].seconds is not None  # stamped by the handle, as the sync stream is
+    # No worker thread was started for it.
+    assert not {t.name for t in threading.enumerate()} - before - {"asyncio_0"}
+    assert flaky.backend.attempts == 3 and "".join(c.text for c in retried) == "Echo: halo"
+    # What the handle adds (a tool call read from text, JSON checked) keeps the worker path.
+    assert asyncio.run(hosted.agenerate("halo", max_tokens=8)).text == "Echo: halo"

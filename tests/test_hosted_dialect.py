@@ -24,6 +24,7 @@ from pydantic import SecretStr
 import fondasi
 from fondasi.backends.base import speaks
 from fondasi.backends.remote import ProviderError
+from fondasi.models.contract import CapabilityError
 from fondasi.providers import BUILTIN_PROVIDERS
 from fondasi.settings import Settings
 from fondasi.types import Chunk, GenerateOptions, Message, Role, Tool, ToolCall
@@ -169,13 +170,18 @@ def served(request: pytest.FixtureRequest) -> Iterator[tuple[Provider, Any, str]
 
 def backend(served: tuple[Provider, Any, str], tmp_path: Path) -> Any:
     """The loaded backend (inside fondasi's retry wrapper), for a model of the fake."""
+    return handle(served, tmp_path).backend
+
+
+def handle(served: tuple[Provider, Any, str], tmp_path: Path) -> Any:
+    """The model handle of a model of the fake."""
     provider, _, url = served
     module = importlib.import_module(f"tests.fakes.{provider.fake}")
     config = BUILTIN_PROVIDERS[provider.name].model_copy(
         update={"base_url": url, "api_key": SecretStr(module.KEY), "timeout_s": 5.0}
     )
     settings = Settings.load(home=tmp_path / "home", providers={provider.name: config}, retries=0)
-    return fondasi.model(f"{provider.name}:{provider.model}", settings).backend
+    return fondasi.model(f"{provider.name}:{provider.model}", settings)
 
 
 def ask(
@@ -297,8 +303,12 @@ def test_images_stay_in_their_own_earlier_turn(served: Any, tmp_path: Path) -> N
 
 def test_log_probabilities_where_the_api_has_them(served: Any, tmp_path: Path) -> None:
     provider = served[0]
-    if not provider.logprobs:
-        pytest.skip(f"{provider.name} returns no token log-probabilities")
+    if not provider.logprobs:  # the handle says so rather than answering without them
+        plain = handle(served, tmp_path)
+        assert not speaks(plain.backend, "native_logprobs")
+        with pytest.raises(CapabilityError, match="does not return log-probabilities"):
+            plain.generate("satu dua", logprobs=True)
+        return
     model = backend(served, tmp_path)
     text, _, chunks = ask(model, provider.model, "satu dua", logprobs=True, top_logprobs=2)
     tokens = [t for chunk in chunks for t in chunk.logprobs or []]
@@ -313,9 +323,17 @@ def test_openai_streams_on_the_async_client_too(served: Any, tmp_path: Path) -> 
     from fondasi.backends.base import AsyncTextGenerator
 
     provider = served[0]
-    if provider.name != "openai":
-        pytest.skip("astream is on the OpenAI adapter")
-    hosted = backend(served, tmp_path).backend  # the adapter itself, inside Resilient
+    plain = handle(served, tmp_path)
+    hosted = plain.backend.backend  # the adapter itself, inside Resilient
+    if provider.name != "openai":  # no async client here: the handle streams on a worker
+        assert not isinstance(hosted, AsyncTextGenerator)
+        assert not isinstance(plain.backend, AsyncTextGenerator)
+
+        async def worker() -> str:
+            return "".join([c.text async for c in plain.astream("halo", max_tokens=8)])
+
+        assert asyncio.run(worker()).endswith("halo")
+        return
     assert isinstance(hosted, AsyncTextGenerator)
     hosted.model = "tool-caller"
     options = GenerateOptions(tools=[CUACA], logprobs=True)
@@ -326,7 +344,9 @@ def test_openai_streams_on_the_async_client_too(served: Any, tmp_path: Path) -> 
     async def both() -> tuple[list[Chunk], str]:  # one event loop, as a server has
         called = await read("Cuaca di Solo?")
         hosted.model = provider.model
-        return called, "".join(c.text for c in await read("halo"))
+        text = "".join(c.text for c in await read("halo"))
+        await hosted.aclose()  # the loop's client closes before the loop does
+        return called, text
 
     chunks, text = asyncio.run(both())
     [call] = [c for chunk in chunks for c in chunk.tool_calls]

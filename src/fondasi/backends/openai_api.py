@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -164,7 +165,9 @@ class OpenAIModel(HostedModel):
     native_schema = True  # response_format={"type": "json_schema", ...}
     native_logprobs = True
     native_images = True
-    _async: Any = None  # the SDK's AsyncOpenAI client, made by the first astream
+    # The SDK's AsyncOpenAI clients, one per event loop: a client's connections belong to
+    # the loop that opened them (a server has one loop; each asyncio.run makes a new one).
+    _async: weakref.WeakKeyDictionary[Any, Any] | None = None
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Chat completion over server-sent events; usage from the final event."""
@@ -232,14 +235,30 @@ class OpenAIModel(HostedModel):
         yield reader.last(request["messages"])
 
     def _async_client(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         if self._async is None:
+            self._async = weakref.WeakKeyDictionary()
+        client = self._async.get(loop)
+        if client is None:
             import openai
 
             sync = self.client  # the key stays in the SDK's clients, as for the sync one
-            self._async = openai.AsyncOpenAI(
+            client = openai.AsyncOpenAI(
                 api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
             )
-        return self._async
+            self._async[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client and its connections (before the loop ends)."""
+        import asyncio
+
+        clients = self._async if self._async is not None else {}
+        client = clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""

@@ -10,15 +10,16 @@ that ends the stream with a clear error, never a hang.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fondasi.backends.base import Purpose
+from fondasi.backends.base import AsyncTextGenerator, Purpose
 from fondasi.errors import FondasiError
 from fondasi.types import Chunk, GenerateOptions, Label
 
@@ -141,7 +142,15 @@ class Resilient:
         self.capabilities = backend.capabilities
         self.attempts = 0  # calls that reached the provider, for tests and monitoring
 
+    @classmethod
+    def around(cls, backend: Any, endpoint: str, policy: RetryPolicy | None = None) -> Resilient:
+        """The wrapper for ``backend``: with the async stream when the backend has one."""
+        kind = ResilientAsync if isinstance(backend, AsyncTextGenerator) else cls
+        return kind(backend, endpoint, policy)
+
     def __getattr__(self, name: str) -> Any:
+        if name == "astream":  # only through the retrying ``ResilientAsync.astream``
+            raise AttributeError(name)
         return getattr(self.backend, name)
 
     def _call(self, action: Callable[[], T]) -> T:
@@ -206,3 +215,36 @@ class Resilient:
         """Classification with retries."""
         ranked: list[list[Label]] = self._call(lambda: self.backend.classify(texts, labels))
         return ranked
+
+
+class ResilientAsync(Resilient):
+    """A remote backend with an async stream: the same retries and breaker, on the loop."""
+
+    async def astream(self, prompt: Any, options: GenerateOptions) -> AsyncIterator[Chunk]:
+        """Retry until the first chunk arrives; after that, failures end the stream."""
+        for attempt in range(self.policy.max_retries + 1):
+            self.breaker.check(self.endpoint)
+            self.attempts += 1
+            chunks = self.backend.astream(prompt, options)
+            try:
+                first = await anext(chunks, None)  # the request is made, and fails, here
+            except ProviderError as exc:
+                self.breaker.record(ok=False)
+                if not exc.retryable or attempt == self.policy.max_retries:
+                    raise
+                await asyncio.sleep(self.policy.delay(attempt, exc.retry_after))
+                continue
+            self.breaker.record(ok=True)
+            break
+        try:
+            if first is not None:
+                yield first
+            async for chunk in chunks:
+                yield chunk
+        except ProviderError:
+            self.breaker.record(ok=False)
+            raise
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()

@@ -118,6 +118,11 @@ class Dialect:
         options = _with(self.options, grammar=grammar, json_mode=False)
         return replace(self, options=options, instruction=instruction, check=schema)
 
+    @property
+    def passes_through(self) -> bool:
+        """Whether the backend's answer comes back as it is (it speaks all that was asked)."""
+        return not self.tools and self.check is None
+
     def system(self, system: str | None) -> str | None:
         """The system prompt with this call's instruction after the user's own."""
         if not self.instruction:

@@ -7,12 +7,14 @@ only streams; the final chunk is stamped with who answered and the cost
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
 from fondasi.backends.base import (
+    AsyncTextGenerator,
     Backend,
     Capability,
     Embedder,
@@ -34,7 +36,7 @@ from fondasi.errors import BadInputError
 from fondasi.models import json_mode
 from fondasi.models.contract import CapabilityError, Labels, PromptInput
 from fondasi.models.dialect import Dialect
-from fondasi.models.results import Folds, options_of, timed
+from fondasi.models.results import Folds, Stamp, options_of, timed
 from fondasi.prompts.render import Budget, Rendered
 from fondasi.settings import Settings
 from fondasi.types import (
@@ -76,6 +78,17 @@ def _count_with(backend: Backend, text: str) -> int | None:
         return len(getattr(encoded, "ids", encoded))
     engine_count = getattr(getattr(backend, "engine", None), "token_count", None)
     return int(engine_count(text)) if callable(engine_count) else None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One call made ready: the prompt as the backend reads it, its options, the plan."""
+
+    asked: Any  # text, or messages
+    options: GenerateOptions
+    plan: Dialect
+    enforced: bool  # JSON mode done here (collected and checked)
+    images: list[Any] | None
 
 
 def _pictures(images: Any, messages: Sequence[Message]) -> Any:
@@ -219,7 +232,63 @@ class Model(Folds):
         ``chat_template=False`` continues a text prompt as given. The final chunk carries
         usage, who answered, the cost and the timing.
         """
+        call = self._prepare(prompt, system, images, options_of(options, overrides), chat_template)
+        if call.images is not None:
+            seer = cast(VisionLanguageModel, self._need(Capability.VISION_CHAT))
+            chunks = seer.stream_vision(call.asked, call.images, call.options)
+        else:
+            chunks = cast(TextGenerator, self.backend).stream(call.asked, call.options)
+        chunks = json_mode.enforce(iter(chunks)) if call.enforced else iter(chunks)
+        return timed(call.plan.answer(chunks), self.id, self.version, self._price)
+
+    def astream(
+        self,
+        prompt: PromptInput,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        options: GenerateOptions | None = None,
+        chat_template: bool = True,
+        **overrides: Any,
+    ) -> AsyncGenerator[Chunk, None]:
+        """``stream`` on the event loop: a hosted API's async client where the backend has one
+        and the handle adds nothing to its answer; otherwise the sync stream on a worker."""
         chosen = options_of(options, overrides)
+        if isinstance(self.backend, AsyncTextGenerator):
+            call = self._prepare(prompt, system, images, chosen, chat_template)
+            if call.images is None and not call.enforced and call.plan.passes_through:
+                return self._native(call)
+        return super().astream(
+            prompt, system=system, images=images, options=chosen, chat_template=chat_template
+        )
+
+    async def aclose(self) -> None:
+        """Close what the running event loop opened for this model (an SDK's async client)."""
+        close = getattr(self.backend, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def _native(self, call: Prepared) -> AsyncGenerator[Chunk, None]:
+        stamp = Stamp(self.id, self.version, self._price)
+        backend = cast(AsyncTextGenerator, self.backend)
+        chunks = backend.astream(call.asked, call.options)
+        try:
+            async for chunk in chunks:
+                yield stamp(chunk)
+        finally:  # a reader that leaves early ends the provider's stream too
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
+
+    def _prepare(
+        self,
+        prompt: PromptInput,
+        system: str | None,
+        images: Any,
+        chosen: GenerateOptions,
+        chat_template: bool,
+    ) -> Prepared:
+        """What the backend is asked, with which options, and what the handle does around it."""
         if chosen.confidential and self.remote:
             raise BadInputError(
                 f"{self.id} is a hosted API and this request is confidential: use a local "
@@ -245,14 +314,8 @@ class Model(Folds):
                 images = _pictures(images, asked)
                 asked = [m.model_copy(update={"images": ()}) if m.images else m for m in asked]
         if images is not None:
-            seer = cast(VisionLanguageModel, self._need(Capability.VISION_CHAT))
-            batch = list(images) if isinstance(images, list | tuple) else [images]
-            chunks = seer.stream_vision(asked, batch, chosen)
-        else:
-            chunks = cast(TextGenerator, backend).stream(asked, chosen)
-        chunks = json_mode.enforce(iter(chunks)) if enforced else iter(chunks)
-        chunks = plan.answer(chunks)
-        return timed(chunks, self.id, self.version, self._price)
+            images = list(images) if isinstance(images, list | tuple) else [images]
+        return Prepared(asked, chosen, plan, enforced, images)
 
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """Log-probability of each continuation after ``prompt`` (local language models)."""

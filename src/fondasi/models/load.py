@@ -38,7 +38,7 @@ def load(ref: str, settings: Settings | None = None, catalog: Catalog | None = N
     endpoint = getattr(backend, "remote_endpoint", None)
     if endpoint:
         # Every hosted API gets the same retries and circuit breaker, whatever its adapter.
-        backend = Resilient(backend, endpoint, RetryPolicy(max_retries=settings.retries))
+        backend = Resilient.around(backend, endpoint, RetryPolicy(max_retries=settings.retries))
     return Model(spec, backend, factory.name, settings.hardware_usd_per_hour, settings)
 
 

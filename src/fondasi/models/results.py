@@ -31,6 +31,30 @@ from fondasi.types import (
 Price = Callable[[Usage, float], float | None]  # (usage, seconds) -> USD
 
 
+class Stamp:
+    """Stamps a stream's chunks: the first and the final one with who answered, the final one
+    with the cost and timing. Call it on each chunk in order."""
+
+    def __init__(self, model: str, version: str | None, price: Price) -> None:
+        self.model, self.version, self.price = model, version, price
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.opened = False
+
+    def __call__(self, chunk: Chunk) -> Chunk:
+        """The chunk, stamped as its place in the stream asks."""
+        if (chunk.text or chunk.tool_calls) and self.first is None:
+            self.first = time.perf_counter() - self.start
+        who = {"model": self.model, "version": self.version}
+        if not chunk.final:
+            opened, self.opened = self.opened, True
+            return chunk if opened else chunk.model_copy(update=who)
+        seconds = time.perf_counter() - self.start
+        cost = self.price(chunk.usage, seconds) if chunk.usage is not None else None
+        timing = {"seconds": seconds, "first_token_seconds": self.first, "cost_usd": cost}
+        return chunk.model_copy(update={**who, **timing})
+
+
 def timed(
     chunks: Iterator[Chunk], model: str, version: str | None, price: Price
 ) -> Iterator[Chunk]:
@@ -39,27 +63,9 @@ def timed(
     The first chunk names the model too, so a server can say who is answering before the
     answer ends (a fallback chain settles on a model by its first chunk).
     """
-    start = time.perf_counter()
-    first: float | None = None
-    opened = False
+    stamp = Stamp(model, version, price)
     for chunk in chunks:
-        if chunk.text and first is None:
-            first = time.perf_counter() - start
-        if not chunk.final:
-            yield chunk if opened else chunk.model_copy(update={"model": model, "version": version})
-            opened = True
-            continue
-        seconds = time.perf_counter() - start
-        cost = price(chunk.usage, seconds) if chunk.usage is not None else None
-        yield chunk.model_copy(
-            update={
-                "model": model,
-                "version": version,
-                "seconds": seconds,
-                "first_token_seconds": first,
-                "cost_usd": cost,
-            }
-        )
+        yield stamp(chunk)
 
 
 def routed(chunks: Iterator[Chunk], route: Callable[[], str | None]) -> Iterator[Chunk]:

@@ -114,6 +114,7 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            await state.pool.aclose()
             state.runner.close()
             state.pool.close()
             state.writer.close()

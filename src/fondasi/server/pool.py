@@ -143,6 +143,13 @@ class ModelPool:
         for served in self._served.values():
             served.close()
 
+    async def aclose(self) -> None:
+        """Close what the server's event loop opened for the models (SDK async clients)."""
+        for served in list(self._served.values()):
+            close = getattr(served.handle, "aclose", None)
+            if close is not None:
+                await close()
+
 
 def check_embedder(served: Served) -> None:
     """Embeddings need an embedding model."""

@@ -1,9 +1,10 @@
-"""Model calls run on worker threads, never on the event loop; streams cross over a queue.
+"""Model calls never block the event loop.
 
-``run`` awaits a blocking call with a timeout (504 when it passes). ``stream`` iterates a
-blocking iterator on a worker thread and hands its items to the event loop as they come; if
-the client goes away, the worker stops at the next item and closes the iterator (which ends
-generation in the backends).
+``run`` awaits a blocking call on a worker thread with a timeout (504 when it passes).
+Generation streams come from the model handles' async API (``astream``: a hosted API's
+async client on the loop, a local model on a worker thread of ``fondasi.models.aio``);
+``within`` holds such a stream to the timeout and closes it when the client goes away,
+which ends generation in the backends.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -24,6 +24,26 @@ T = TypeVar("T")
 
 def _timeout(seconds: float) -> APIError:
     return APIError(504, f"the model took longer than {seconds:g} s", "timeout_error", "timeout")
+
+
+async def within(items: AsyncIterator[T], timeout: float | None) -> AsyncGenerator[T]:
+    """The items of an async stream, as long as it ends within ``timeout`` (504 if not);
+    closed when the reader leaves, which ends the model's generation."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            try:
+                item = await asyncio.wait_for(anext(items), left)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _timeout(timeout or 0) from None
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class Runner:
@@ -51,54 +71,6 @@ class Runner:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise _timeout(timeout or 0) from None
-
-    async def stream(
-        self, make: Callable[[], Iterator[T]], timeout: float | None = None
-    ) -> AsyncGenerator[T]:
-        """Items of ``make()`` as a worker thread produces them."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-        context = contextvars.copy_context()
-
-        def put(kind: str, value: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-            except RuntimeError:  # the loop closed: nobody is listening any more
-                stop.set()
-
-        def work() -> None:
-            iterator: Iterator[T] | None = None
-            try:
-                iterator = make()
-                for item in iterator:
-                    if stop.is_set():
-                        break
-                    put("item", item)
-                put("end", None)
-            except BaseException as exc:  # handed to the event loop, raised there
-                put("error", exc)
-            finally:
-                close = getattr(iterator, "close", None)
-                if close is not None:
-                    close()
-
-        loop.run_in_executor(self.pool, context.run, work)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while True:
-                left = None if deadline is None else max(deadline - time.monotonic(), 0)
-                try:
-                    kind, value = await asyncio.wait_for(queue.get(), left)
-                except TimeoutError:
-                    raise _timeout(timeout or 0) from None
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield value
-        finally:
-            stop.set()
 
     def close(self) -> None:
         """Wait for running calls, then stop the threads."""

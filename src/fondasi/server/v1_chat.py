@@ -5,7 +5,7 @@ slot, gathered (``gather``) or streamed (``open_stream``), then logged once (``f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +33,14 @@ from fondasi.server.generation import (
 from fondasi.server.limits import Ticket
 from fondasi.server.pool import Served
 from fondasi.server.recorder import CallLog
+from fondasi.server.runner import within
 from fondasi.server.schemas import ChatRequest
 from fondasi.server.serving import note_guard, serve_model
 from fondasi.server.state import Route, ServerState
 from fondasi.types import Chunk, GenerateOptions
 
 router = APIRouter()
-Make = Callable[[GenerateOptions], Iterator[Chunk]]  # one answer's stream for its options
+Make = Callable[[GenerateOptions], AsyncIterator[Chunk]]  # one answer's stream for its options
 
 
 @router.post("/v1/chat/completions")
@@ -57,8 +58,8 @@ async def chat_completions(body: ChatRequest, request: Request, key: Caller) -> 
     if state.config.log_text:
         call.prompt_text = log_messages(turns, state.redact)
 
-    def make(choice: GenerateOptions) -> Iterator[Chunk]:
-        return iter(served.handle.stream(turns, options=choice))
+    def make(choice: GenerateOptions) -> AsyncIterator[Chunk]:
+        return served.handle.astream(turns, options=choice)
 
     choices = per_choice(opts, body.n or 1)
     if body.stream:
@@ -81,10 +82,16 @@ def per_choice(opts: GenerateOptions, n: int) -> list[GenerateOptions]:
     return [opts.model_copy(update={"seed": (opts.seed + i) % 2**63}) for i in range(n)]
 
 
-def _tagged(make: Make, choices: list[GenerateOptions]) -> Iterator[tuple[int, Chunk]]:
+async def _tagged(make: Make, choices: list[GenerateOptions]) -> AsyncIterator[tuple[int, Chunk]]:
+    # The model's async stream: a hosted API's async client on the loop, or a local model
+    # on a worker thread (``fondasi.models.aio``).
     for index, choice in enumerate(choices):
-        for chunk in make(choice):
-            yield index, chunk
+        chunks = make(choice)
+        try:
+            async for chunk in chunks:
+                yield index, chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
 
 
 async def gather(
@@ -92,17 +99,13 @@ async def gather(
 ) -> list[Gathered]:
     """Every answer whole, one after another in one slot of the model's lane."""
 
-    def work() -> list[Gathered]:
-        answers = [Gathered() for _ in choices]
-        for index, chunk in _tagged(make, choices):
-            if chunk.text or chunk.tool_calls:
-                call.first()
-            answers[index].add(chunk)
-        return answers
-
+    answers = [Gathered() for _ in choices]
     async with served.lane.slot():
         try:
-            answers = await state.runner.run(work, timeout=state.config.timeout_s)
+            async for index, chunk in within(_tagged(make, choices), state.config.timeout_s):
+                if chunk.text or chunk.tool_calls:
+                    call.first()
+                answers[index].add(chunk)
         except FondasiError as exc:
             note_guard(call, exc)
             raise
@@ -187,7 +190,7 @@ async def open_stream(
     get their own status instead of an error inside a 200 stream."""
     ticket = await served.lane.acquire()
     call.cleanups.append(ticket.release)
-    chunks = state.runner.stream(lambda: _tagged(make, choices), timeout=state.config.timeout_s)
+    chunks = within(_tagged(make, choices), state.config.timeout_s)
     call.cleanups.append(chunks.aclose)
     try:
         first: tuple[int, Chunk] | None = await anext(chunks)

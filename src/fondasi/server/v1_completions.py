@@ -8,7 +8,7 @@ follows the prompt's. Several prompts give ``len(prompts) * n`` choices, prompt-
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -111,8 +111,8 @@ async def completions(body: CompletionRequest, request: Request, key: Caller) ->
 
 def _continuation(served: Served, prompt: str) -> Any:
     # The text is continued as given: a chat model's template would otherwise wrap it.
-    def make(choice: GenerateOptions) -> Iterator[Chunk]:
-        return iter(served.handle.stream(prompt, options=choice, chat_template=False))
+    def make(choice: GenerateOptions) -> AsyncIterator[Chunk]:
+        return served.handle.astream(prompt, options=choice, chat_template=False)
 
     return make
 

@@ -159,8 +159,8 @@ async def responses(body: ResponsesRequest, request: Request, key: Caller) -> An
     if state.config.log_text:
         call.prompt_text = log_messages(turns, state.redact)
 
-    def make(choice: GenerateOptions) -> Iterator[Chunk]:
-        return iter(served.handle.stream(turns, options=choice))
+    def make(choice: GenerateOptions) -> AsyncIterator[Chunk]:
+        return served.handle.astream(turns, options=choice)
 
     if body.stream:
         opened = await open_stream(state, call, served, make, [opts])
