@@ -11,6 +11,7 @@ llguidance, the engine vLLM, SGLang and llama.cpp use, computes the masks.
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fondasi.errors import BadInputError
 from fondasi.extras import require
-from fondasi.types import TokenLogprob, TopLogprob
+from fondasi.types import GenerateOptions, TokenLogprob, TopLogprob
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,7 +72,14 @@ def lltokenizer(owner: Any, build: Callable[[], Any]) -> Any:
     with _lock:
         made = _tokenizers.get(owner)
         if made is None:
-            made = build()
+            with warnings.catch_warnings():
+                # llguidance reads a llama.cpp vocabulary through llama_token_get_attr,
+                # which llama-cpp-python has deprecated: not ours to fix, and under
+                # ``-W error`` (the test suite) it would stop every constrained llama.cpp call.
+                warnings.filterwarnings(
+                    "ignore", "llama_token_get_attr is deprecated", DeprecationWarning
+                )
+                made = build()
             _tokenizers[owner] = made
         return made
 
@@ -140,6 +148,26 @@ class Decoding:
             self._picked(last)
         if self._mask_error:
             raise BadInputError(f"constrained decoding failed: {self._mask_error}")
+
+
+def decoding_for(
+    owner: Any,
+    options: GenerateOptions,
+    prompt_tokens: int,
+    token_text: Callable[[int], str],
+    build: Callable[[], Any],
+) -> Decoding | None:
+    """The logits callback ``options`` need on ``owner`` (a loaded model), or None.
+
+    ``build`` makes the model's llguidance tokenizer, once per model, when a grammar
+    first needs it; ``token_text`` shows a token id as text.
+    """
+    if options.grammar is None and not options.logprobs:
+        return None
+    grammar = None
+    if options.grammar is not None:
+        grammar = matcher(lltokenizer(owner, build), options.grammar)
+    return Decoding(prompt_tokens, token_text, grammar, options.top_logprobs, options.logprobs)
 
 
 def _log_softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

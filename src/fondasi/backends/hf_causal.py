@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
 from fondasi.backends.constrained import (
     TOOL_CALL_TAG,
-    Decoding,
-    lltokenizer,
-    matcher,
+    decoding_for,
     text_logprobs,
 )
 from fondasi.backends.gguf_cache import dequantise
@@ -110,17 +108,6 @@ class CausalLM:
 
     def _token_text(self, token: int) -> str:
         return str(self.tokenizer.decode([token]))
-
-    def _decoding(self, options: GenerateOptions, prompt_tokens: int) -> Decoding | None:
-        """The logits callback the options need: a grammar and/or log-probabilities."""
-        if options.grammar is None and not options.logprobs:
-            return None
-        grammar = None
-        if options.grammar is not None:
-            grammar = matcher(lltokenizer(self, self._lltokenizer), options.grammar)
-        return Decoding(
-            prompt_tokens, self._token_text, grammar, options.top_logprobs, options.logprobs
-        )
 
     def _lltokenizer(self) -> Any:
         import llguidance.hf
@@ -227,7 +214,7 @@ class CausalLM:
                 text = tokenizer.decode(tail, skip_special_tokens=True)
                 return any(stop in text for stop in stops)
 
-        decoding = self._decoding(options, start)
+        decoding = decoding_for(self, options, start, self._token_text, self._lltokenizer)
 
         class Decode(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:

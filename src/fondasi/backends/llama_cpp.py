@@ -18,8 +18,7 @@ from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
 from fondasi.backends.constrained import (
     TOOL_CALL_TAG,
     Decoding,
-    lltokenizer,
-    matcher,
+    decoding_for,
     text_logprobs,
 )
 from fondasi.backends.gguf_cache import check_gguf
@@ -155,7 +154,7 @@ class LlamaCppLM:
         budget = min(options.max_tokens, room)
         sampled = options.temperature > 0
         self._forget_last_call()
-        decoding = self._decoding(options, len(tokens))
+        decoding = decoding_for(self, options, len(tokens), self._piece, self._lltokenizer)
         self.llm.set_seed(options.seed if options.seed is not None else 0xFFFFFFFF)  # random
         picked = self.llm.generate(
             tokens,
@@ -199,15 +198,6 @@ class LlamaCppLM:
             usage=Usage(prompt_tokens=len(tokens), completion_tokens=len(answer)),
             finish_reason="stop" if ended or scanner.stopped or len(answer) < budget else "length",
         )
-
-    def _decoding(self, options: GenerateOptions, prompt_tokens: int) -> Decoding | None:
-        """The logits callback the options need: a grammar and/or log-probabilities."""
-        if options.grammar is None and not options.logprobs:
-            return None
-        grammar = None
-        if options.grammar is not None:
-            grammar = matcher(lltokenizer(self, self._lltokenizer), options.grammar)
-        return Decoding(prompt_tokens, self._piece, grammar, options.top_logprobs, options.logprobs)
 
     def _lltokenizer(self) -> Any:
         import llama_cpp
