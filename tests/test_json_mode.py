@@ -29,7 +29,10 @@ def test_a_local_model_answers_one_json_object(smol: Any) -> None:
 def test_a_local_stream_carries_the_object_at_the_end(smol: Any) -> None:
     chunks = list(smol.stream("Describe a cat as JSON with keys name and color.", json_mode=True))
     assert chunks[-1].usage is not None and chunks[-1].finish_reason is not None
-    assert set(json.loads("".join(c.text for c in chunks))) == {"name", "color"}
+    # JSON mode promises one object, not its keys (a schema does that): a 135M model
+    # may nest the cat under a key of its own choosing.
+    value = json.loads("".join(c.text for c in chunks))
+    assert isinstance(value, dict) and value
 
 
 def stream_of(*parts: str) -> Iterator[Chunk]:

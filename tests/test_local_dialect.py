@@ -47,7 +47,10 @@ def local(request: pytest.FixtureRequest) -> Any:
 KEYS = ["nama", "kota", "umur", "harga", "aktif", "warna", "name", "city", "tags", "score"]
 WORDS = ["merah", "biru", "hijau", "red", "blue", "Jakarta", "Surabaya", "ya", "tidak", "maybe"]
 
-strings = st.integers(1, 12).map(lambda n: {"type": "string", "maxLength": n})
+strings = st.one_of(
+    st.just({"type": "string"}),  # unbounded: a small model may write one until cut off
+    st.integers(1, 12).map(lambda n: {"type": "string", "maxLength": n}),
+)
 enums = st.lists(st.sampled_from(WORDS), min_size=1, max_size=4, unique=True).map(
     lambda values: {"type": "string", "enum": values}
 )
@@ -110,7 +113,7 @@ def test_every_finished_answer_under_a_generated_schema_validates(smol: Any, cpp
     @given(schemas)
     def check(schema: dict[str, Any]) -> None:
         jsonschema.Draft202012Validator.check_schema(schema)
-        budget = 24 + 14 * leaf_count(schema)
+        budget = 16 + 8 * leaf_count(schema)  # tight: some answers must be closed early
         for name, model in (("transformers", smol), ("llama.cpp", cpp)):
             answer = model.generate(
                 "Isi contoh data yang masuk akal. Fill in plausible example data.",
@@ -126,8 +129,8 @@ def test_every_finished_answer_under_a_generated_schema_validates(smol: Any, cpp
             assert answer.parsed == value
 
     check()
-    # Strings and arrays are bounded, so every answer has room to end: a validity claim on
-    # answers that never finished would prove nothing.
+    # Every answer ends inside its budget (closed early where the model ran on): a
+    # validity claim on answers that never finished would prove nothing.
     assert not cut, cut
     assert finished["transformers"] == finished["llama.cpp"] == 8
 
@@ -223,21 +226,16 @@ def assert_valid_calls(answer: Any, names: set[str]) -> None:
 
 
 def test_a_required_or_named_choice_always_gets_a_valid_call(local: Any) -> None:
-    # Every call that comes back is valid. A 135M model sometimes runs on inside a string
-    # argument (digits, repeated words) until max_tokens: that answer ends with "length"
-    # and no call, never a broken one; most answers finish.
-    finished = asked = 0
+    # A 135M model sometimes runs on inside a string argument (digits, repeated words):
+    # near the budget the call is closed for it, so every answer is a whole, valid call.
+    # (The shortest call to cek_ongkir, tags included, is 53 SmolLM2 tokens.)
     for prompt in ASKED:
         for choice in ["required", *PARAMETERS]:
-            answer = local.generate(prompt, tools=TOOLS, tool_choice=choice, max_tokens=120)
-            asked += 1
-            if answer.finish_reason == "length" and not answer.tool_calls:
-                continue
-            finished += 1
+            answer = local.generate(prompt, tools=TOOLS, tool_choice=choice, max_tokens=64)
+            assert answer.finish_reason == "tool_calls", (choice, answer.text)
             assert_valid_calls(answer, set(PARAMETERS) if choice == "required" else {choice})
             if choice != "required":
                 assert len(answer.tool_calls) == 1
-    assert finished >= asked * 3 // 4, f"{finished} of {asked} answers finished"
 
 
 def test_none_answers_in_text_and_auto_in_text_or_a_valid_call(local: Any) -> None:
@@ -395,9 +393,8 @@ def test_a_structured_eval_run_on_smollm2_is_schema_valid(
     results, _ = run_eval("structured", "bundled:eval-structured-id", model_cache, tmp_path)
     (only,) = results.candidates
     assert only.examples == 4 and only.failures == 0
-    # Answers that finish always validate; one the 135M model runs on past max_tokens
-    # (a string it keeps writing) is cut short and counts as invalid.
-    assert only.metrics["schema_valid"] >= 0.75
+    # Even where the 135M model runs on in a string, the answer is closed in time.
+    assert only.metrics["schema_valid"] == 1.0
 
 
 def test_a_function_calling_eval_run_on_smollm2_calls_only_offered_tools(

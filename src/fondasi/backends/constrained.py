@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fondasi.backends.closing import Closing, TokenShapes
 from fondasi.errors import BadInputError
 from fondasi.extras import require
 from fondasi.types import GenerateOptions, TokenLogprob, TopLogprob
@@ -33,6 +34,7 @@ JSON_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separa
 TOOL_CALL_TAG = "<tool_call>"
 
 _tokenizers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_shapes: weakref.WeakKeyDictionary[Any, TokenShapes] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -84,6 +86,15 @@ def lltokenizer(owner: Any, build: Callable[[], Any]) -> Any:
         return made
 
 
+def shapes(owner: Any, tokenizer: Any) -> TokenShapes:
+    """What closing needs to know of ``owner``'s vocabulary, worked out once per model."""
+    with _lock:
+        made = _shapes.get(owner)
+        if made is None:
+            made = _shapes[owner] = TokenShapes.of(tokenizer)
+        return made
+
+
 def matcher(tokenizer: Any, grammar: str) -> Any:
     """An llguidance matcher for a Lark grammar; a grammar it cannot use is a clear error."""
     llguidance = require("llguidance", "local", "constrained decoding (JSON schemas, tools)")
@@ -111,6 +122,7 @@ class Decoding:
     grammar: Any = None  # an llguidance LLMatcher, or None
     top: int = 0
     record: bool = False
+    closing: Closing | None = None  # finishes a held answer inside its token budget
     logprobs: list[TokenLogprob] = field(default_factory=list)
     _previous: Any = None  # the last step's log-softmax row, until its token is known
     _mask: Any = None
@@ -134,10 +146,20 @@ class Decoding:
         lnp.apply_token_bitmask_inplace(logits.reshape(1, -1), self._mask)
         if not np.isfinite(logits).any():  # the grammar allows nothing: the model's vocab
             self._mask_error = self.grammar.get_error() or "no token fits the grammar"
+            return
+        if self.closing is not None:
+            forced = self.closing.next(self.grammar, len(ids) - self.prompt_tokens)
+            if forced is not None:
+                row = logits.reshape(-1)
+                kept = row[forced]
+                row[:] = -np.inf
+                row[forced] = kept if np.isfinite(kept) else 0.0
 
     def _picked(self, token: int) -> None:
         if self.grammar is not None and not self.grammar.is_stopped():
             self.grammar.consume_token(token)
+            if self.closing is not None:
+                self.closing.seen(token)
         if self.record and self._previous is not None:
             self.logprobs.append(logprob_of(token, self._previous, self.top, self.token_text))
             self._previous = None
@@ -156,18 +178,25 @@ def decoding_for(
     prompt_tokens: int,
     token_text: Callable[[int], str],
     build: Callable[[], Any],
+    budget: int | None = None,
 ) -> Decoding | None:
     """The logits callback ``options`` need on ``owner`` (a loaded model), or None.
 
     ``build`` makes the model's llguidance tokenizer, once per model, when a grammar
-    first needs it; ``token_text`` shows a token id as text.
+    first needs it; ``token_text`` shows a token id as text; ``budget`` is the most
+    tokens the answer may have (``max_tokens`` unless the context leaves fewer).
     """
     if options.grammar is None and not options.logprobs:
         return None
-    grammar = None
+    grammar = closing = None
     if options.grammar is not None:
-        grammar = matcher(lltokenizer(owner, build), options.grammar)
-    return Decoding(prompt_tokens, token_text, grammar, options.top_logprobs, options.logprobs)
+        tokenizer = lltokenizer(owner, build)
+        grammar = matcher(tokenizer, options.grammar)
+        limit = options.max_tokens if budget is None else budget
+        closing = Closing(shapes(owner, tokenizer), limit)
+    return Decoding(
+        prompt_tokens, token_text, grammar, options.top_logprobs, options.logprobs, closing
+    )
 
 
 def _log_softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -214,7 +214,9 @@ class CausalLM:
                 text = tokenizer.decode(tail, skip_special_tokens=True)
                 return any(stop in text for stop in stops)
 
-        decoding = decoding_for(self, options, start, self._token_text, self._lltokenizer)
+        decoding = decoding_for(
+            self, options, start, self._token_text, self._lltokenizer, budget=max_new
+        )
 
         class Decode(LogitsProcessor):
             def __call__(self, input_ids: Any, scores: Any) -> Any:

@@ -154,7 +154,9 @@ class LlamaCppLM:
         budget = min(options.max_tokens, room)
         sampled = options.temperature > 0
         self._forget_last_call()
-        decoding = decoding_for(self, options, len(tokens), self._piece, self._lltokenizer)
+        decoding = decoding_for(
+            self, options, len(tokens), self._piece, self._lltokenizer, budget=budget
+        )
         self.llm.set_seed(options.seed if options.seed is not None else 0xFFFFFFFF)  # random
         picked = self.llm.generate(
             tokens,
