@@ -317,7 +317,7 @@ def test_log_probabilities_where_the_api_has_them(served: Any, tmp_path: Path) -
     assert tokens[0].top_logprobs[0].token == tokens[0].token
 
 
-def test_openai_streams_on_the_async_client_too(served: Any, tmp_path: Path) -> None:
+def test_every_adapter_streams_on_its_sdks_async_client(served: Any, tmp_path: Path) -> None:
     import asyncio
 
     from fondasi.backends.base import AsyncTextGenerator
@@ -325,30 +325,63 @@ def test_openai_streams_on_the_async_client_too(served: Any, tmp_path: Path) -> 
     provider = served[0]
     plain = handle(served, tmp_path)
     hosted = plain.backend.backend  # the adapter itself, inside Resilient
-    if provider.name != "openai":  # no async client here: the handle streams on a worker
-        assert not isinstance(hosted, AsyncTextGenerator)
-        assert not isinstance(plain.backend, AsyncTextGenerator)
-
-        async def worker() -> str:
-            return "".join([c.text async for c in plain.astream("halo", max_tokens=8)])
-
-        assert asyncio.run(worker()).endswith("halo")
-        return
     assert isinstance(hosted, AsyncTextGenerator)
-    hosted.model = "tool-caller"
-    options = GenerateOptions(tools=[CUACA], logprobs=True)
+    assert isinstance(plain.backend, AsyncTextGenerator)  # Resilient keeps the async path
+    options = GenerateOptions(tools=[CUACA], logprobs=provider.logprobs)
 
-    async def read(prompt: str) -> list[Chunk]:
+    def fields(chunks: list[Chunk]) -> tuple[str, list[Any], str | None, Any]:
+        calls = [(c.name, c.args) for chunk in chunks for c in chunk.tool_calls]
+        tokens = [t.token for chunk in chunks for t in chunk.logprobs or []]
+        return "".join(c.text for c in chunks), calls, chunks[-1].finish_reason, tokens
+
+    async def read(model: str, prompt: str) -> list[Chunk]:
+        hosted.model = model
         return [chunk async for chunk in hosted.astream(prompt, options)]
 
-    async def both() -> tuple[list[Chunk], str]:  # one event loop, as a server has
-        called = await read("Cuaca di Solo?")
-        hosted.model = provider.model
-        text = "".join(c.text for c in await read("halo"))
+    async def both() -> tuple[list[Chunk], list[Chunk]]:  # one event loop, as a server has
+        called = await read("tool-caller", "Cuaca di Solo?")
+        said = await read(provider.model, "halo")
+        assert hosted._async  # the SDK's async client answered, on this loop
         await hosted.aclose()  # the loop's client closes before the loop does
-        return called, text
+        assert not hosted._async
+        return called, said
 
-    chunks, text = asyncio.run(both())
-    [call] = [c for chunk in chunks for c in chunk.tool_calls]
-    assert call.args == {"kota": "Cuaca di Solo?"} and chunks[-1].finish_reason == "tool_calls"
-    assert text == "Echo: halo" and hosted._async is not None
+    called, said = asyncio.run(both())
+    [(name, args)] = fields(called)[1]
+    assert name == "cuaca" and args == {"kota": "Cuaca di Solo?"}
+    assert called[-1].finish_reason == "tool_calls"
+    assert fields(said)[0] == "Echo: halo" and said[-1].usage is not None
+    # The async path reads the answer as the sync one does, chunk fields and all.
+    hosted.model = "tool-caller"
+    assert fields(called) == fields(list(hosted.stream("Cuaca di Solo?", options)))
+    hosted.model = provider.model
+    assert fields(said) == fields(list(hosted.stream("halo", options)))
+    assert said[-1].usage == list(hosted.stream("halo", options))[-1].usage
+
+
+def test_a_refused_key_on_the_async_path_names_where_it_lives(served: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    provider, _, url = served
+    module = importlib.import_module(f"tests.fakes.{provider.fake}")
+    wrong = "sk-wrong-" + "x" * 24
+    config = BUILTIN_PROVIDERS[provider.name].model_copy(
+        update={"base_url": url, "api_key": SecretStr(wrong), "timeout_s": 5.0}
+    )
+    settings = Settings.load(home=tmp_path / "home", providers={provider.name: config})
+    model = fondasi.model(f"{provider.name}:{provider.model}", settings)
+
+    async def ask() -> None:
+        try:
+            async for _ in model.astream("halo", max_tokens=8):
+                pass
+        finally:
+            await model.aclose()
+
+    with pytest.raises(ProviderError) as refused:
+        asyncio.run(ask())
+    with pytest.raises(ProviderError) as refused_sync:
+        model.generate("halo", max_tokens=8)
+    assert "refused" in str(refused.value) and str(refused.value) == str(refused_sync.value)
+    assert wrong not in str(refused.value) and wrong[-8:] not in repr(refused.value.__cause__)
+    assert module.KEY not in str(refused.value)

@@ -7,7 +7,7 @@ as it will. System messages go in the top-level ``system`` parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
@@ -179,84 +179,146 @@ class AnthropicModel(HostedModel):
     def _create(
         self, system: str | None, messages: list[MessageParam], options: GenerateOptions
     ) -> Iterator[Chunk]:
+        try:
+            events = self.client.messages.create(**self._request(system, messages, options))
+        except Exception as exc:
+            error = self._refused(exc)
+            raise error from _cause(exc, error)
+        return self._read(events, _Reader(self, system, messages))
+
+    def _request(
+        self, system: str | None, messages: list[MessageParam], options: GenerateOptions
+    ) -> dict[str, Any]:
+        """The Messages API call's arguments, the same for the sync and async clients."""
         from anthropic import omit
 
-        try:
-            events = self.client.messages.create(
-                model=self.model,
-                max_tokens=options.max_tokens,
-                messages=messages,
-                system=system if system is not None else omit,
-                stop_sequences=options.stop or omit,
-                stream=True,
-                **dialect(options),
-            )
-        except Exception as exc:
-            error = translate(self.provider, exc, self.key_env)
-            # The SDK's own 401 error quotes the body, where providers echo part of the key.
-            raise error from (None if error.status == 401 else exc)
-        said = [system or ""] + [_text(m["content"]) for m in messages]
-        return self._read(events, "\n".join(said), options)
+        return {
+            "model": self.model,
+            "max_tokens": options.max_tokens,
+            "messages": messages,
+            "system": system if system is not None else omit,
+            "stop_sequences": options.stop or omit,
+            "stream": True,
+            **dialect(options),
+        }
+
+    def _refused(self, exc: Exception) -> ProviderError:
+        return translate(self.provider, exc, self.key_env)
 
     def _read(
-        self,
-        events: anthropic.Stream[RawMessageStreamEvent],
-        prompt_text: str,
-        options: GenerateOptions,
+        self, events: anthropic.Stream[RawMessageStreamEvent], reader: _Reader
     ) -> Iterator[Chunk]:
-        parts: list[str] = []
-        calls = CallAssembler(self.provider)
-        length = False
-        prompt_tokens: int | None = None
-        completion_tokens: int | None = None
         try:
             with events:
                 for event in events:
-                    # Dispatch on the type string: the SDK builds unknown events without checking.
-                    if event.type == "message_start" and event.message.usage is not None:
-                        given = event.message.usage
-                        prompt_tokens = (
-                            given.input_tokens
-                            + (given.cache_creation_input_tokens or 0)
-                            + (given.cache_read_input_tokens or 0)
-                        )
-                    elif event.type == "content_block_start":
-                        block = event.content_block
-                        if block.type == "tool_use":
-                            calls.start(event.index, block.id, block.name)
-                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        if event.delta.text:
-                            parts.append(event.delta.text)
-                            yield Chunk(text=event.delta.text)
-                    elif event.type == "content_block_delta":
-                        if event.delta.type == "input_json_delta":
-                            calls.add(event.index, event.delta.partial_json)
-                    elif event.type == "content_block_stop":
-                        if (call := calls.finish(event.index)) is not None:
-                            yield Chunk(tool_calls=[call])
-                    elif event.type == "message_delta":
-                        if event.delta.stop_reason in LENGTH_REASONS:
-                            length = True
-                        if event.usage is not None:  # cumulative counts: the last one wins
-                            completion_tokens = event.usage.output_tokens
+                    yield from reader.feed(event)
         except Exception as exc:
-            error = translate(self.provider, exc, self.key_env)
-            raise ProviderError(
-                self.provider,
-                f"the stream broke off: {error}",
-                retryable=error.retryable,  # Resilient retries only before the first chunk
-                retry_after=error.retry_after,
-            ) from exc
-        answer = "".join(parts)
-        usage = Usage(  # counted here only where the stream said nothing
-            prompt_tokens=self.count_tokens(prompt_text)
-            if prompt_tokens is None
-            else prompt_tokens,
-            completion_tokens=(
-                self.count_tokens(answer) if completion_tokens is None else completion_tokens
-            ),
+            raise reader.broke_off(exc) from exc
+        yield reader.last()
+
+    async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
+        """Like ``stream``, on the SDK's async client (one per event loop, same endpoint)."""
+        system, messages = split_system(prompt)
+        try:
+            events = await self.async_client().messages.create(
+                **self._request(system, messages, options)
+            )
+        except Exception as exc:
+            error = self._refused(exc)
+            raise error from _cause(exc, error)
+        reader = _Reader(self, system, messages)
+        try:
+            async with events:
+                async for event in events:
+                    for chunk in reader.feed(event):
+                        yield chunk
+        except Exception as exc:
+            raise reader.broke_off(exc) from exc
+        yield reader.last()
+
+    def open_async(self) -> Any:
+        """An AsyncAnthropic client on the same endpoint; the SDK does no retries."""
+        import anthropic
+
+        sync = self.client
+        return anthropic.AsyncAnthropic(
+            api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
         )
-        yield Chunk(usage=usage, finish_reason=finish_for(calls.done, length))
+
+
+def _cause(exc: Exception, error: ProviderError) -> Exception | None:
+    """What to chain a translated error to: the SDK's own 401 error quotes the body, where
+    providers echo part of the key, so that one is left out."""
+    return None if error.status == 401 else exc
+
+
+class _Reader:
+    """One streamed message read event by event (the same for the sync and async clients)."""
+
+    def __init__(
+        self, model: AnthropicModel, system: str | None, messages: list[MessageParam]
+    ) -> None:
+        self.model = model
+        self.prompt_text = "\n".join([system or ""] + [_text(m["content"]) for m in messages])
+        self.parts: list[str] = []
+        self.calls = CallAssembler(model.provider)
+        self.length = False
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+
+    def feed(self, event: RawMessageStreamEvent) -> Iterator[Chunk]:
+        """The chunks one event makes (tool input is kept until its block ends)."""
+        # Dispatch on the type string: the SDK builds unknown events without checking.
+        if event.type == "message_start" and event.message.usage is not None:
+            given = event.message.usage
+            self.prompt_tokens = (
+                given.input_tokens
+                + (given.cache_creation_input_tokens or 0)
+                + (given.cache_read_input_tokens or 0)
+            )
+        elif event.type == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self.calls.start(event.index, block.id, block.name)
+        elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+            if event.delta.text:
+                self.parts.append(event.delta.text)
+                yield Chunk(text=event.delta.text)
+        elif event.type == "content_block_delta":
+            if event.delta.type == "input_json_delta":
+                self.calls.add(event.index, event.delta.partial_json)
+        elif event.type == "content_block_stop":
+            if (call := self.calls.finish(event.index)) is not None:
+                yield Chunk(tool_calls=[call])
+        elif event.type == "message_delta":
+            if event.delta.stop_reason in LENGTH_REASONS:
+                self.length = True
+            if event.usage is not None:  # cumulative counts: the last one wins
+                self.completion_tokens = event.usage.output_tokens
+
+    def broke_off(self, exc: Exception) -> ProviderError:
+        """A failure mid-stream, as the error to raise."""
+        error = translate(self.model.provider, exc, self.model.key_env)
+        return ProviderError(
+            self.model.provider,
+            f"the stream broke off: {error}",
+            retryable=error.retryable,  # Resilient retries only before the first chunk
+            retry_after=error.retry_after,
+        )
+
+    def last(self) -> Chunk:
+        """The final chunk: usage (counted here only where the stream said none), finish."""
+        answer = "".join(self.parts)
+        count = self.model.count_tokens
+        usage = Usage(
+            prompt_tokens=count(self.prompt_text)
+            if self.prompt_tokens is None
+            else self.prompt_tokens,
+            completion_tokens=count(answer)
+            if self.completion_tokens is None
+            else self.completion_tokens,
+        )
+        return Chunk(usage=usage, finish_reason=finish_for(self.calls.done, self.length))
 
 
 class AnthropicFactory(HostedFactory):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
+from fondasi.backends.cohere_wire import dialect, message_for
 from fondasi.backends.hosted import (
     Endpoint,
     HostedFactory,
@@ -16,9 +17,7 @@ from fondasi.backends.hosted import (
 )
 from fondasi.backends.hosted_dialect import (
     CallAssembler,
-    choice,
     finish_for,
-    images_of,
     limit_calls,
     prompt_text,
     turns,
@@ -27,7 +26,7 @@ from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry
 from fondasi.backends.stops import StopScanner
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
-from fondasi.types import Chunk, GenerateOptions, Message, Role, Usage
+from fondasi.types import Chunk, GenerateOptions, Message, Usage
 
 if TYPE_CHECKING:
     import cohere
@@ -39,77 +38,6 @@ MAX_STOPS = 5  # Cohere refuses more; the rest are cut here, as the stream passe
 EMBED_BATCH = 96  # texts per /v2/embed call, the API's limit
 AUTH_STATUS = frozenset({401, 498})  # 498: Cohere's "invalid token"
 INPUT_TYPES = {"query": "search_query", "passage": "search_document"}
-
-
-MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Cohere's documented limit per image
-
-
-def message_for(message: Message) -> cohere.ChatMessageV2:
-    """One v2 chat message: a system turn is a message of its own, not a parameter."""
-    import cohere
-
-    match message.role:
-        case Role.SYSTEM:
-            return cohere.SystemChatMessageV2(content=message.content)
-        case Role.USER if message.images:
-            parts: list[Any] = [cohere.TextContent(text=message.content)]
-            parts.extend(
-                cohere.ImageUrlContent(image_url=cohere.ImageUrl(url=image.data_url()))
-                for image in images_of(message, MAX_IMAGE_BYTES)
-            )
-            return cohere.UserChatMessageV2(content=parts)
-        case Role.USER:
-            return cohere.UserChatMessageV2(content=message.content)
-        case Role.ASSISTANT if message.tool_calls:
-            calls = [
-                cohere.ToolCallV2(
-                    id=call.id,
-                    type="function",
-                    function=cohere.ToolCallV2Function(name=call.name, arguments=call.arguments),
-                )
-                for call in message.tool_calls
-            ]
-            return cohere.AssistantChatMessageV2(content=message.content or None, tool_calls=calls)
-        case Role.ASSISTANT:
-            return cohere.AssistantChatMessageV2(content=message.content)
-        case _:
-            return cohere.ToolChatMessageV2(
-                tool_call_id=message.tool_call_id or "", content=message.content
-            )
-
-
-def dialect(options: GenerateOptions) -> dict[str, Any]:
-    """Tools, tool choice and structured output as v2 chat fields (omitted: unset).
-
-    Cohere's tool_choice has no named function: a named choice sends that tool alone,
-    with REQUIRED, which holds the model to exactly that call.
-    """
-    import cohere
-
-    fields: dict[str, Any] = {}
-    kind, name = choice(options)
-    tools = [t for t in options.tools if kind != "named" or t.name == name]
-    if tools:
-        fields["tools"] = [
-            cohere.ToolV2(
-                type="function",
-                function=cohere.ToolV2Function(
-                    name=t.name, description=t.description or None, parameters=t.parameters
-                ),
-            )
-            for t in tools
-        ]
-        if all(t.strict for t in tools):
-            fields["strict_tools"] = True
-        if kind != "auto":
-            fields["tool_choice"] = "NONE" if kind == "none" else "REQUIRED"
-    if options.json_schema is not None:
-        fields["response_format"] = cohere.JsonObjectResponseFormatV2(
-            json_schema=options.json_schema.schema_
-        )
-    elif options.json_mode:
-        fields["response_format"] = cohere.JsonObjectResponseFormatV2()
-    return fields
 
 
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
@@ -159,6 +87,7 @@ class CohereModel(HostedModel):
     native_tools = True
     native_schema = True  # response_format={"type": "json_object", "json_schema": ...}
     native_images = True  # image_url content parts (Command A Vision)
+    make_async: Callable[[], cohere.AsyncClientV2]  # a new async client (the factory's)
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """v2 chat over server-sent events; usage and finish reason from message-end."""
@@ -179,14 +108,25 @@ class CohereModel(HostedModel):
     def _read(
         self, messages: list[cohere.ChatMessageV2], said: str, o: GenerateOptions
     ) -> Iterator[Chunk]:
-        from cohere import (
-            ContentDeltaV2ChatStreamResponse,
-            MessageEndV2ChatStreamResponse,
-            ToolCallDeltaV2ChatStreamResponse,
-            ToolCallEndV2ChatStreamResponse,
-            ToolCallStartV2ChatStreamResponse,
-        )
+        # The SDK's chat_stream is a generator: the request is made, and fails, on first next().
+        events = self.client.chat_stream(**self._request(messages, o))
+        reader = _Reader(self, said, o)
+        try:
+            for event in events:
+                yield from reader.feed(event)
+                if reader.scanner.stopped:
+                    break
+            reader.check_end()
+        except Exception as exc:
+            raise reader.failed(exc) from exc
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # a local stop leaves the HTTP stream open otherwise
+        yield reader.last()
 
+    def _request(self, messages: list[cohere.ChatMessageV2], o: GenerateOptions) -> dict[str, Any]:
+        """The v2 chat call's arguments, the same for the sync and async clients."""
         # Only what is set: the SDK would send None as null, and Cohere's p must be below 1.
         optional: dict[str, Any] = {}
         if o.top_p < 1.0:
@@ -196,69 +136,42 @@ class CohereModel(HostedModel):
         if o.seed is not None:
             optional["seed"] = o.seed
         optional.update(dialect(o))
-        # The SDK's chat_stream is a generator: the request is made, and fails, on first next().
-        events = self.client.chat_stream(
-            model=self.model,
-            messages=messages,
-            max_tokens=o.max_tokens,
-            temperature=o.temperature,
+        return {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": o.max_tokens,
+            "temperature": o.temperature,
             **optional,
-        )
-        scanner = StopScanner(o.stop)
-        parts: list[str] = []
-        calls = CallAssembler(self.provider)
-        end: MessageEndV2ChatStreamResponse | None = None
-        try:
-            for event in events:
-                if isinstance(event, MessageEndV2ChatStreamResponse):
-                    end = event
-                elif isinstance(event, ToolCallStartV2ChatStreamResponse) and event.delta:
-                    started = event.delta.message.tool_calls if event.delta.message else None
-                    if started is not None:
-                        function = started.function
-                        name, arguments = (
-                            (function.name, function.arguments) if function else ("", "")
-                        )
-                        calls.start(event.index or 0, started.id, name, arguments or "")
-                elif isinstance(event, ToolCallDeltaV2ChatStreamResponse) and event.delta:
-                    more = event.delta.message.tool_calls if event.delta.message else None
-                    if more is not None and more.function is not None:
-                        calls.add(event.index or 0, more.function.arguments)
-                elif isinstance(event, ToolCallEndV2ChatStreamResponse):
-                    call = calls.finish(event.index or 0)
-                    if call is not None and (o.parallel_tool_calls or len(calls.done) == 1):
-                        parts.append("")  # something was shown: a later failure is no retry
-                        yield Chunk(tool_calls=[call])
-                elif isinstance(event, ContentDeltaV2ChatStreamResponse) and event.delta:
-                    content = event.delta.message.content if event.delta.message else None
-                    if content and content.text and (shown := scanner.feed(content.text)):
-                        parts.append(shown)
-                        yield Chunk(text=shown)
-                    if scanner.stopped:
-                        break
-            if end is None and not scanner.stopped:
-                raise ProviderError(self.provider, "the stream ended without a message-end event")
-            if end is not None and end.delta and end.delta.finish_reason in ("ERROR", "TIMEOUT"):
-                why = end.delta.error or end.delta.finish_reason
-                raise ProviderError(self.provider, f"generation failed: {why}", retryable=True)
-        except Exception as exc:
-            error = translate(self.provider, exc, self.key_env)
-            if not parts:  # nothing shown yet: the error stays retryable for Resilient
-                raise error from exc
-            raise ProviderError(self.provider, f"the stream broke off: {error}") from exc
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()  # a local stop leaves the HTTP stream open otherwise
-        tail = scanner.flush()
-        parts.append(tail)
-        length = (
-            end is not None and end.delta is not None and end.delta.finish_reason == "MAX_TOKENS"
-        )
-        finish = finish_for(limit_calls(calls.done, o), length)
-        yield Chunk(text=tail, usage=self._usage(end, said, parts), finish_reason=finish)
+        }
 
-    def _usage(
+    async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
+        """Like ``stream``, on the SDK's async client (one per event loop, same endpoint)."""
+        said = turns(prompt)
+        messages = [message_for(m) for m in said]  # bad input fails here, before any request
+        events = self.async_client().chat_stream(**self._request(messages, options))
+        reader = _Reader(self, prompt_text(said), options)
+        try:
+            async for event in events:
+                for chunk in reader.feed(event):
+                    yield chunk
+                if reader.scanner.stopped:
+                    break
+            reader.check_end()
+        except Exception as exc:
+            raise reader.failed(exc) from exc
+        finally:
+            await events.aclose()  # a local stop leaves the HTTP stream open otherwise
+        yield reader.last()
+
+    def open_async(self) -> Any:
+        """An async v2 client of its own for this event loop (set by the factory)."""
+        return self.make_async()
+
+    async def close_async(self, client: Any) -> None:
+        """Close the async client's HTTP connections (the SDK closes them on exit)."""
+        await client.__aexit__(None, None, None)
+
+    def usage_of(
         self, end: MessageEndV2ChatStreamResponse | None, said: str, parts: list[str]
     ) -> Usage:
         usage = end.delta.usage if end is not None and end.delta else None
@@ -295,6 +208,80 @@ class CohereModel(HostedModel):
                 )
             rows.extend(floats)
         return self.normalised_rows(rows, len(texts))
+
+
+class _Reader:
+    """One streamed answer read event by event (the same for the sync and async clients)."""
+
+    def __init__(self, model: CohereModel, said: str, options: GenerateOptions) -> None:
+        self.model = model
+        self.said = said
+        self.options = options
+        self.scanner = StopScanner(options.stop)
+        self.parts: list[str] = []
+        self.calls = CallAssembler(model.provider)
+        self.end: MessageEndV2ChatStreamResponse | None = None
+
+    def feed(self, event: Any) -> Iterator[Chunk]:
+        """The chunks one event makes (tool-call fragments are only kept)."""
+        from cohere import (
+            ContentDeltaV2ChatStreamResponse,
+            MessageEndV2ChatStreamResponse,
+            ToolCallDeltaV2ChatStreamResponse,
+            ToolCallEndV2ChatStreamResponse,
+            ToolCallStartV2ChatStreamResponse,
+        )
+
+        if isinstance(event, MessageEndV2ChatStreamResponse):
+            self.end = event
+        elif isinstance(event, ToolCallStartV2ChatStreamResponse) and event.delta:
+            started = event.delta.message.tool_calls if event.delta.message else None
+            if started is not None:
+                function = started.function
+                name, arguments = (function.name, function.arguments) if function else ("", "")
+                self.calls.start(event.index or 0, started.id, name, arguments or "")
+        elif isinstance(event, ToolCallDeltaV2ChatStreamResponse) and event.delta:
+            more = event.delta.message.tool_calls if event.delta.message else None
+            if more is not None and more.function is not None:
+                self.calls.add(event.index or 0, more.function.arguments)
+        elif isinstance(event, ToolCallEndV2ChatStreamResponse):
+            call = self.calls.finish(event.index or 0)
+            if call is not None and (self.options.parallel_tool_calls or len(self.calls.done) == 1):
+                self.parts.append("")  # something was shown: a later failure is no retry
+                yield Chunk(tool_calls=[call])
+        elif isinstance(event, ContentDeltaV2ChatStreamResponse) and event.delta:
+            content = event.delta.message.content if event.delta.message else None
+            if content and content.text and (shown := self.scanner.feed(content.text)):
+                self.parts.append(shown)
+                yield Chunk(text=shown)
+
+    def check_end(self) -> None:
+        """The stream must end with message-end, and not with a failed generation."""
+        end = self.end
+        if end is None and not self.scanner.stopped:
+            raise ProviderError(self.model.provider, "the stream ended without a message-end event")
+        if end is not None and end.delta and end.delta.finish_reason in ("ERROR", "TIMEOUT"):
+            why = end.delta.error or end.delta.finish_reason
+            raise ProviderError(self.model.provider, f"generation failed: {why}", retryable=True)
+
+    def failed(self, exc: Exception) -> ProviderError:
+        """A failure as the error to raise: retryable only before anything was shown."""
+        error = translate(self.model.provider, exc, self.model.key_env)
+        if not self.parts:  # nothing shown yet: the error stays retryable for Resilient
+            return error
+        return ProviderError(self.model.provider, f"the stream broke off: {error}")
+
+    def last(self) -> Chunk:
+        """The final chunk: what the stop scanner held back, usage and finish."""
+        tail = self.scanner.flush()
+        self.parts.append(tail)
+        end = self.end
+        length = (
+            end is not None and end.delta is not None and end.delta.finish_reason == "MAX_TOKENS"
+        )
+        finish = finish_for(limit_calls(self.calls.done, self.options), length)
+        usage = self.model.usage_of(end, self.said, self.parts)
+        return Chunk(text=tail, usage=usage, finish_reason=finish)
 
 
 def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
@@ -341,4 +328,16 @@ class CohereFactory(HostedFactory):
         )
         # The SDK never closes its HTTP client (openai's does, on deletion): do it for it.
         weakref.finalize(model, http.close)
+
+        def make_async() -> cohere.AsyncClientV2:
+            return cohere.AsyncClientV2(
+                api_key=endpoint.api_key(),
+                base_url=endpoint.base_url,
+                timeout=endpoint.timeout_s,
+                max_retries=0,
+                httpx_client=httpx.AsyncClient(timeout=endpoint.timeout_s),
+                log_warning_experimental_features=False,
+            )
+
+        model.make_async = make_async  # async clients are made per event loop
         return model

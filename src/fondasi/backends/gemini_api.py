@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, Purpose
@@ -23,6 +24,7 @@ from fondasi.errors import BadInputError
 from fondasi.types import Chunk, GenerateOptions, ToolCall, Usage
 
 if TYPE_CHECKING:
+    import httpx
     import numpy as np
     import numpy.typing as npt
     from google import genai
@@ -102,6 +104,9 @@ class GeminiModel(HostedModel):
     native_schema = True  # responseJsonSchema
     native_logprobs = True  # responseLogprobs, logprobs
     native_images = True
+    # A new client on the same endpoint (the factory's), with an async HTTP client or none.
+    make_client: Callable[[httpx.AsyncClient | None], genai.Client]
+    timeout_s: float
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -124,6 +129,17 @@ class GeminiModel(HostedModel):
     def _generate(
         self, system: str | None, contents: list[types.Content], options: GenerateOptions
     ) -> Iterator[Chunk]:
+        config, reader = self._prepare(system, contents, options)
+        # A generator: the request is made, and fails, on the first next() in _read.
+        events = self.client.models.generate_content_stream(
+            model=self.model, contents=contents, config=config
+        )
+        return self._read(events, reader)
+
+    def _prepare(
+        self, system: str | None, contents: list[types.Content], options: GenerateOptions
+    ) -> tuple[types.GenerateContentConfig, _Reader]:
+        """The request's config and the reader of its answer (the same for sync and async)."""
         from google.genai import types
 
         config = types.GenerateContentConfig(
@@ -135,73 +151,61 @@ class GeminiModel(HostedModel):
             seed=options.seed,
             **dialect(options),
         )
-        # A generator: the request is made, and fails, on the first next() in _read.
-        events = self.client.models.generate_content_stream(
-            model=self.model, contents=contents, config=config
-        )
         prompt_text = "\n".join(
             [system or "", *(p.text or "" for c in contents for p in c.parts or [])]
         )
-        scanner = StopScanner(options.stop[MAX_STOPS:])
-        return self._read(events, prompt_text, scanner, options)
+        return config, _Reader(self, prompt_text, options)
 
     def _read(
-        self,
-        events: Iterator[types.GenerateContentResponse],
-        prompt: str,
-        scanner: StopScanner,
-        options: GenerateOptions,
+        self, events: Iterator[types.GenerateContentResponse], reader: _Reader
     ) -> Iterator[Chunk]:
-        from google.genai import types
-
-        parts: list[str] = []
-        calls: list[ToolCall] = []
-        length = False
-        usage: types.GenerateContentResponseUsageMetadata | None = None
-        started = False
         try:
             for event in events:
-                started = True
-                usage = event.usage_metadata or usage
-                feedback = event.prompt_feedback
-                if feedback is not None and feedback.block_reason is not None:
-                    raise ProviderError(
-                        self.provider, f"the prompt was blocked ({feedback.block_reason.value})"
-                    )
-                candidate = event.candidates[0] if event.candidates else None
-                if candidate is None:
-                    continue
-                shown, made = "", []
-                for part in (candidate.content.parts if candidate.content else None) or []:
-                    if part.function_call is not None:
-                        made.append(self.signatures.seen(part))
-                    elif part.text and not part.thought:  # thought summaries are not the answer
-                        parts.append(part.text)
-                        shown += scanner.feed(part.text)
-                made = limit_calls([*calls, *made], options)[len(calls) :]
-                calls.extend(made)
-                logprobs = logprobs_of(candidate.logprobs_result)
-                if shown or made or logprobs:
-                    yield Chunk(text=shown, tool_calls=made, logprobs=logprobs)
-                if candidate.finish_reason == types.FinishReason.MAX_TOKENS:
-                    length = True
-                if scanner.stopped:
-                    length = False
+                yield from reader.feed(event)
+                if reader.scanner.stopped:
                     break
         except ProviderError:
             raise
         except Exception as exc:
-            error = translate(self.provider, exc, self.key_env)
-            if not started:  # nothing streamed yet: the caller may retry
-                raise error from exc
-            detail = str(error).removeprefix(f"{self.provider}: ")
-            raise ProviderError(self.provider, f"the stream broke off: {detail}") from exc
-        if scanner.stopped and hasattr(events, "close"):
+            raise reader.failed(exc) from exc
+        if reader.scanner.stopped and hasattr(events, "close"):
             events.close()  # stop reading: the rest is past a stop sequence
-        if shown := scanner.flush():
-            yield Chunk(text=shown)
-        usage_seen = self._usage(usage, prompt, "".join(parts))
-        yield Chunk(usage=usage_seen, finish_reason=finish_for(calls, length))
+        yield from reader.last()
+
+    async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
+        """Like ``stream``, on the SDK's async client (one per event loop, same endpoint)."""
+        system, contents = contents_for(prompt, (), self.signatures)
+        config, reader = self._prepare(system, contents, options)
+        try:
+            events = await self.async_client().aio.models.generate_content_stream(
+                model=self.model, contents=contents, config=config
+            )
+            async for event in events:
+                for chunk in reader.feed(event):
+                    yield chunk
+                if reader.scanner.stopped:
+                    await events.aclose()  # the rest is past a stop sequence
+                    break
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise reader.failed(exc) from exc
+        for chunk in reader.last():
+            yield chunk
+
+    def open_async(self) -> Any:
+        """A client of its own for this event loop, on httpx as the sync one is (the SDK
+        would pick aiohttp when installed); its async side is ``.aio``."""
+        import httpx
+
+        http = httpx.AsyncClient(timeout=self.timeout_s)
+        return _LoopClient(self.make_client(http), http)
+
+    async def close_async(self, client: Any) -> None:
+        """Close both sides of a per-loop client, and the HTTP client given to it."""
+        await client.aio.aclose()
+        client.client.close()
+        await client.http.aclose()  # the SDK leaves a client it was given open
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings in batches of 100, L2-normalised float32."""
@@ -231,7 +235,7 @@ class GeminiModel(HostedModel):
             rows.extend(list(e.values or []) for e in response.embeddings or [])
         return self.normalised_rows(rows, len(texts))
 
-    def _usage(
+    def usage_of(
         self,
         metadata: types.GenerateContentResponseUsageMetadata | None,
         prompt: str,
@@ -242,6 +246,81 @@ class GeminiModel(HostedModel):
         # Thinking tokens are billed as output and count against maxOutputTokens.
         output = (metadata.candidates_token_count or 0) + (metadata.thoughts_token_count or 0)
         return Usage(prompt_tokens=metadata.prompt_token_count, completion_tokens=output)
+
+
+@dataclass(frozen=True)
+class _LoopClient:
+    """One event loop's client and the async HTTP client it was given."""
+
+    client: genai.Client
+    http: httpx.AsyncClient
+
+    @property
+    def aio(self) -> Any:
+        """The client's async side."""
+        return self.client.aio
+
+
+class _Reader:
+    """One streamed answer read event by event (the same for the sync and async clients)."""
+
+    def __init__(self, model: GeminiModel, prompt: str, options: GenerateOptions) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.options = options
+        self.scanner = StopScanner(options.stop[MAX_STOPS:])
+        self.parts: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.length = False
+        self.usage: types.GenerateContentResponseUsageMetadata | None = None
+        self.started = False
+
+    def feed(self, event: types.GenerateContentResponse) -> Iterator[Chunk]:
+        """The chunks one event makes; a blocked prompt is an error."""
+        from google.genai import types
+
+        self.started = True
+        self.usage = event.usage_metadata or self.usage
+        feedback = event.prompt_feedback
+        if feedback is not None and feedback.block_reason is not None:
+            raise ProviderError(
+                self.model.provider, f"the prompt was blocked ({feedback.block_reason.value})"
+            )
+        candidate = event.candidates[0] if event.candidates else None
+        if candidate is None:
+            return
+        shown, made = "", []
+        for part in (candidate.content.parts if candidate.content else None) or []:
+            if part.function_call is not None:
+                made.append(self.model.signatures.seen(part))
+            elif part.text and not part.thought:  # thought summaries are not the answer
+                self.parts.append(part.text)
+                shown += self.scanner.feed(part.text)
+        made = limit_calls([*self.calls, *made], self.options)[len(self.calls) :]
+        self.calls.extend(made)
+        logprobs = logprobs_of(candidate.logprobs_result)
+        if shown or made or logprobs:
+            yield Chunk(text=shown, tool_calls=made, logprobs=logprobs)
+        if candidate.finish_reason == types.FinishReason.MAX_TOKENS:
+            self.length = True
+        if self.scanner.stopped:
+            self.length = False
+
+    def failed(self, exc: Exception) -> ProviderError:
+        """A failure as the error to raise: retryable only before anything streamed."""
+        provider = self.model.provider
+        error = translate(provider, exc, self.model.key_env)
+        if not self.started:  # nothing streamed yet: the caller may retry
+            return error
+        detail = str(error).removeprefix(f"{provider}: ")
+        return ProviderError(provider, f"the stream broke off: {detail}")
+
+    def last(self) -> Iterator[Chunk]:
+        """What the stop scanner held back, then usage and finish."""
+        if shown := self.scanner.flush():
+            yield Chunk(text=shown)
+        usage = self.model.usage_of(self.usage, self.prompt, "".join(self.parts))
+        yield Chunk(usage=usage, finish_reason=finish_for(self.calls, self.length))
 
 
 def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
@@ -272,15 +351,22 @@ class GeminiFactory(HostedFactory):
         from google.genai import types
 
         url = endpoint.base_url or os.environ.get(BASE_URL_ENV) or None
-        client = genai.Client(
-            enterprise=False,  # the Gemini API, whatever GOOGLE_GENAI_USE_VERTEXAI says
-            api_key=endpoint.api_key(),
-            http_options=types.HttpOptions(
-                base_url=url,
-                timeout=int(endpoint.timeout_s * 1000),  # milliseconds
-                retry_options=types.HttpRetryOptions(attempts=1),
-            ),
+
+        def make(http_async: httpx.AsyncClient | None = None) -> genai.Client:
+            return genai.Client(
+                enterprise=False,  # the Gemini API, whatever GOOGLE_GENAI_USE_VERTEXAI says
+                api_key=endpoint.api_key(),
+                http_options=types.HttpOptions(
+                    base_url=url,
+                    timeout=int(endpoint.timeout_s * 1000),  # milliseconds
+                    retry_options=types.HttpRetryOptions(attempts=1),
+                    httpx_async_client=http_async,
+                ),
+            )
+
+        model = GeminiModel(
+            make(), spec.extra["model"], endpoint, capabilities_for(spec), url or DEFAULT_URL
         )
-        return GeminiModel(
-            client, spec.extra["model"], endpoint, capabilities_for(spec), url or DEFAULT_URL
-        )
+        model.timeout_s = endpoint.timeout_s
+        model.make_client = make  # async clients are made per event loop
+        return model

@@ -10,6 +10,7 @@ to the SDK; no backend keeps it, and errors name the variables that hold it, nev
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ class HostedModel:
 
     client: Any  # the provider's SDK client; subclasses name its type
     native_json: ClassVar[bool] = False  # whether the API constrains output to JSON itself
+    # The SDK's async clients, one per event loop: a client's connections belong to the
+    # loop that opened them (a server has one loop; each asyncio.run makes a new one).
+    _async: weakref.WeakKeyDictionary[Any, Any] | None = None
 
     def __init__(
         self,
@@ -91,6 +95,35 @@ class HostedModel:
         self.capabilities = capabilities
         # Names the endpoint for retries and circuit breaking (fondasi.models.load).
         self.remote_endpoint = f"{endpoint.provider}:{url}"
+
+    def async_client(self) -> Any:
+        """The SDK's async client for the running event loop, made on first use."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._async is None:
+            self._async = weakref.WeakKeyDictionary()
+        client = self._async.get(loop)
+        if client is None:
+            client = self._async[loop] = self.open_async()
+        return client
+
+    def open_async(self) -> Any:
+        """A new async client on the same endpoint (adapters with an async path say how)."""
+        raise NotImplementedError(f"{type(self).__name__} has no async client")
+
+    async def close_async(self, client: Any) -> None:
+        """Close one async client and its connections."""
+        await client.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client, if one was made (before the loop ends)."""
+        import asyncio
+
+        clients = self._async if self._async is not None else {}
+        client = clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await self.close_async(client)
 
     def count_tokens(self, text: str) -> int:
         """Tokens by the bundled cl100k tokenizer (the provider's own is not offline)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -165,9 +164,6 @@ class OpenAIModel(HostedModel):
     native_schema = True  # response_format={"type": "json_schema", ...}
     native_logprobs = True
     native_images = True
-    # The SDK's AsyncOpenAI clients, one per event loop: a client's connections belong to
-    # the loop that opened them (a server has one loop; each asyncio.run makes a new one).
-    _async: weakref.WeakKeyDictionary[Any, Any] | None = None
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
         """Chat completion over server-sent events; usage from the final event."""
@@ -222,7 +218,7 @@ class OpenAIModel(HostedModel):
         """Like ``stream``, on the SDK's async client (made on first use, same endpoint)."""
         request = self._request(messages_for(prompt), options)
         try:
-            events = await self._async_client().chat.completions.create(**request)
+            events = await self.async_client().chat.completions.create(**request)
         except Exception as exc:
             raise translate(self.provider, exc, self.key_env) from exc
         reader = _Reader(self)
@@ -234,31 +230,14 @@ class OpenAIModel(HostedModel):
             raise reader.broke_off(exc) from exc
         yield reader.last(request["messages"])
 
-    def _async_client(self) -> Any:
-        import asyncio
+    def open_async(self) -> Any:
+        """An AsyncOpenAI client on the same endpoint (the key stays in the SDK's clients)."""
+        import openai
 
-        loop = asyncio.get_running_loop()
-        if self._async is None:
-            self._async = weakref.WeakKeyDictionary()
-        client = self._async.get(loop)
-        if client is None:
-            import openai
-
-            sync = self.client  # the key stays in the SDK's clients, as for the sync one
-            client = openai.AsyncOpenAI(
-                api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
-            )
-            self._async[loop] = client
-        return client
-
-    async def aclose(self) -> None:
-        """Close the running loop's async client and its connections (before the loop ends)."""
-        import asyncio
-
-        clients = self._async if self._async is not None else {}
-        client = clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        sync = self.client
+        return openai.AsyncOpenAI(
+            api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
+        )
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""
