@@ -235,3 +235,62 @@ def test_a_hosted_model_streams_on_its_async_client_with_retries(fake: str, tmp_
     assert flaky.backend.attempts == 3 and "".join(c.text for c in retried) == "Echo: halo"
     # What the handle adds (a tool call read from text, JSON checked) keeps the worker path.
     assert asyncio.run(hosted.agenerate("halo", max_tokens=8)).text == "Echo: halo"
+
+
+@pytest.mark.parametrize(
+    ("fake_module", "adapter", "model"),
+    [
+        ("openai_server", "openai", "text-embedding-test"),
+        ("gemini_server", "gemini", "text-embedding-test"),
+        ("cohere_server", "cohere", "embed-test"),
+    ],
+)
+def test_a_hosted_embedder_embeds_on_its_async_client(
+    fake_module: str, adapter: str, model: str, tmp_path: Path
+) -> None:
+    import importlib
+
+    module = importlib.import_module(f"tests.fakes.{fake_module}")
+    with module.running(module.FakeState()) as url:
+        provider = ProviderConfig(
+            adapter=adapter, base_url=url, api_key=SecretStr(module.KEY), timeout_s=5
+        )
+        settings = Settings.load(home=tmp_path / "home", providers={"fake": provider})
+        embedder = fondasi.model(f"fake:{model}", settings)
+        texts = ["harga tiket kereta", "jadwal kereta api", "harga tiket kereta"]
+        before = {t.name for t in threading.enumerate()}
+
+        async def embed() -> Any:
+            vectors = await embedder.aembed(texts, purpose="query")
+            assert embedder.backend.backend._async  # the SDK's async client answered
+            await embedder.aclose()
+            return vectors
+
+        vectors = asyncio.run(embed())
+        assert not {t.name for t in threading.enumerate()} - before - {"asyncio_0"}
+        assert vectors.shape[0] == 3 and vectors.dtype.name == "float32"
+        assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-5
+        assert (vectors == embedder.embed(texts, purpose="query")).all()  # as the sync call
+        with pytest.raises(BadInputError, match="must be a string"):
+            asyncio.run(embedder.aembed([3]))  # type: ignore[list-item]
+
+
+def test_async_embeddings_are_retried_like_sync_ones() -> None:
+    from fondasi.backends.remote import ProviderError, Resilient, RetryPolicy
+
+    class Flaky:
+        capabilities = frozenset()
+        calls = 0
+
+        async def astream(self, prompt: Any, options: Any) -> Any:
+            yield Chunk(text="")
+
+        async def aembed(self, texts: Any, purpose: Any = None) -> list[list[float]]:
+            Flaky.calls += 1
+            if Flaky.calls < 3:
+                raise ProviderError("fake", "busy", status=429, retryable=True, retry_after=0)
+            return [[1.0] for _ in texts]
+
+    wrapped = Resilient.around(Flaky(), "fake:flaky", RetryPolicy(max_retries=2))
+    assert asyncio.run(wrapped.aembed(["a"])) == [[1.0]]
+    assert Flaky.calls == 3 and wrapped.attempts == 3

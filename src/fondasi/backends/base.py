@@ -139,6 +139,14 @@ class AsyncTextGenerator(Backend, Protocol):
 
 
 @runtime_checkable
+class AsyncEmbedder(Backend, Protocol):
+    """Embeds texts on the event loop (a hosted API's async client)."""
+
+    async def aembed(self, texts: Sequence[str], purpose: Purpose = None) -> Any:
+        """Like ``Embedder.embed``, without blocking the event loop."""
+
+
+@runtime_checkable
 class TokenLogprobs(Backend, Protocol):
     """Reads the log-probability of every token of a text (``echo`` in /v1/completions)."""
 

@@ -186,28 +186,49 @@ class CohereModel(HostedModel):
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32; the purpose picks Cohere's input_type."""
-        nothing_to_embed(texts)
-        input_type = INPUT_TYPES.get(purpose or "", "classification")
         rows: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            batch = list(texts[start : start + EMBED_BATCH])
+        for request in self._embed_requests(texts, purpose):
             try:
-                response = self.client.embed(
-                    model=self.model,
-                    texts=batch,
-                    input_type=input_type,
-                    embedding_types=["float"],
-                )
-                floats = response.embeddings.float_
+                response = self.client.embed(**request)
             except Exception as exc:
                 raise translate(self.provider, exc, self.key_env) from exc
-            if not floats or len(floats) != len(batch):
-                got = len(floats) if floats else 0
-                raise ProviderError(
-                    self.provider, f"returned {got} float vectors for {len(batch)} texts"
-                )
-            rows.extend(floats)
+            rows.extend(self._floats(response, len(request["texts"])))
         return self.normalised_rows(rows, len(texts))
+
+    async def aembed(
+        self, texts: Sequence[str], purpose: Purpose = None
+    ) -> npt.NDArray[np.float32]:
+        """Like ``embed``, on the SDK's async client."""
+        rows: list[list[float]] = []
+        for request in self._embed_requests(texts, purpose):
+            try:
+                response = await self.async_client().embed(**request)
+            except Exception as exc:
+                raise translate(self.provider, exc, self.key_env) from exc
+            rows.extend(self._floats(response, len(request["texts"])))
+        return self.normalised_rows(rows, len(texts))
+
+    def _embed_requests(self, texts: Sequence[str], purpose: Purpose) -> Iterator[dict[str, Any]]:
+        """The /v2/embed calls' arguments, one batch of texts each."""
+        nothing_to_embed(texts)
+        input_type = INPUT_TYPES.get(purpose or "", "classification")
+        for start in range(0, len(texts), EMBED_BATCH):
+            yield {
+                "model": self.model,
+                "texts": list(texts[start : start + EMBED_BATCH]),
+                "input_type": input_type,
+                "embedding_types": ["float"],
+            }
+
+    def _floats(self, response: Any, asked: int) -> list[list[float]]:
+        try:
+            floats = response.embeddings.float_
+        except AttributeError as exc:  # a response of another shape
+            raise translate(self.provider, exc, self.key_env) from exc
+        if not floats or len(floats) != asked:
+            got = len(floats) if floats else 0
+            raise ProviderError(self.provider, f"returned {got} float vectors for {asked} texts")
+        return list(floats)
 
 
 class _Reader:

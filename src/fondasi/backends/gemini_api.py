@@ -209,6 +209,37 @@ class GeminiModel(HostedModel):
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings in batches of 100, L2-normalised float32."""
+        rows: list[list[float]] = []
+        for batch, config in self._embed_batches(texts, purpose):
+            try:
+                response = self.client.models.embed_content(
+                    model=self.model, contents=batch, config=config
+                )
+            except Exception as exc:
+                raise translate(self.provider, exc, self.key_env) from exc
+            rows.extend(list(e.values or []) for e in response.embeddings or [])
+        return self.normalised_rows(rows, len(texts))
+
+    async def aembed(
+        self, texts: Sequence[str], purpose: Purpose = None
+    ) -> npt.NDArray[np.float32]:
+        """Like ``embed``, on the SDK's async client."""
+        rows: list[list[float]] = []
+        for batch, config in self._embed_batches(texts, purpose):
+            client = self.async_client()
+            try:
+                response = await client.aio.models.embed_content(
+                    model=self.model, contents=batch, config=config
+                )
+            except Exception as exc:
+                raise translate(self.provider, exc, self.key_env) from exc
+            rows.extend(list(e.values or []) for e in response.embeddings or [])
+        return self.normalised_rows(rows, len(texts))
+
+    def _embed_batches(
+        self, texts: Sequence[str], purpose: Purpose
+    ) -> Iterator[tuple[list[types.Content], types.EmbedContentConfig | None]]:
+        """The embed requests for ``texts``: batches of contents, and their config."""
         from google.genai import types
 
         nothing_to_embed(texts)
@@ -218,22 +249,16 @@ class GeminiModel(HostedModel):
             texts = [prefix + text for text in texts]
         elif purpose is not None:
             config = types.EmbedContentConfig(task_type=TASK_TYPES[purpose])
-        rows: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
             # One Content per text: a list of strings would become one multi-part Content,
             # which gemini-embedding-2 embeds as a single vector.
-            batch = [
-                types.Content(parts=[types.Part(text=t)])
-                for t in texts[start : start + EMBED_BATCH]
-            ]
-            try:
-                response = self.client.models.embed_content(
-                    model=self.model, contents=batch, config=config
-                )
-            except Exception as exc:
-                raise translate(self.provider, exc, self.key_env) from exc
-            rows.extend(list(e.values or []) for e in response.embeddings or [])
-        return self.normalised_rows(rows, len(texts))
+            yield (
+                [
+                    types.Content(parts=[types.Part(text=t)])
+                    for t in texts[start : start + EMBED_BATCH]
+                ],
+                config,
+            )
 
     def usage_of(
         self,

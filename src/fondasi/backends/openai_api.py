@@ -246,8 +246,23 @@ class OpenAIModel(HostedModel):
             response = self.client.embeddings.create(model=self.model, input=list(texts))
         except Exception as exc:
             raise translate(self.provider, exc, self.key_env) from exc
+        return self._vectors(response, len(texts))
+
+    async def aembed(
+        self, texts: Sequence[str], purpose: Purpose = None
+    ) -> npt.NDArray[np.float32]:
+        """Like ``embed``, on the SDK's async client."""
+        nothing_to_embed(texts)
+        client = self.async_client()
+        try:
+            response = await client.embeddings.create(model=self.model, input=list(texts))
+        except Exception as exc:
+            raise translate(self.provider, exc, self.key_env) from exc
+        return self._vectors(response, len(texts))
+
+    def _vectors(self, response: Any, texts: int) -> npt.NDArray[np.float32]:
         rows = sorted(response.data, key=lambda item: item.index)
-        return self.normalised_rows([row.embedding for row in rows], len(texts))
+        return self.normalised_rows([row.embedding for row in rows], texts)
 
 
 class _Reader:

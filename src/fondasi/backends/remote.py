@@ -15,11 +15,11 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fondasi.backends.base import AsyncTextGenerator, Purpose
+from fondasi.backends.base import AsyncEmbedder, AsyncTextGenerator, Purpose
 from fondasi.errors import FondasiError
 from fondasi.types import Chunk, GenerateOptions, Label
 
@@ -145,11 +145,14 @@ class Resilient:
     @classmethod
     def around(cls, backend: Any, endpoint: str, policy: RetryPolicy | None = None) -> Resilient:
         """The wrapper for ``backend``: with the async stream when the backend has one."""
-        kind = ResilientAsync if isinstance(backend, AsyncTextGenerator) else cls
+        kind = cls
+        if isinstance(backend, AsyncTextGenerator):
+            both = isinstance(backend, AsyncEmbedder)
+            kind = ResilientAsyncEmbeds if both else ResilientAsync
         return kind(backend, endpoint, policy)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "astream":  # only through the retrying ``ResilientAsync.astream``
+        if name in ("astream", "aembed"):  # only through ResilientAsync's retrying ones
             raise AttributeError(name)
         return getattr(self.backend, name)
 
@@ -248,3 +251,27 @@ class ResilientAsync(Resilient):
             close = getattr(chunks, "aclose", None)
             if close is not None:
                 await close()
+
+    async def _acall(self, action: Callable[[], Awaitable[T]]) -> T:
+        for attempt in range(self.policy.max_retries + 1):
+            self.breaker.check(self.endpoint)
+            self.attempts += 1
+            try:
+                result = await action()
+            except ProviderError as exc:
+                self.breaker.record(ok=False)
+                if not exc.retryable or attempt == self.policy.max_retries:
+                    raise
+                await asyncio.sleep(self.policy.delay(attempt, exc.retry_after))
+                continue
+            self.breaker.record(ok=True)
+            return result
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+class ResilientAsyncEmbeds(ResilientAsync):
+    """A remote backend that also embeds on its async client, with retries and breaker."""
+
+    async def aembed(self, texts: Sequence[str], purpose: Purpose = None) -> Any:
+        """Embeddings with retries, on the event loop."""
+        return await self._acall(lambda: self.backend.aembed(texts, purpose))

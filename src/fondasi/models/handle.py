@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ValidationError
 
 from fondasi.backends.base import (
+    AsyncEmbedder,
     AsyncTextGenerator,
     Backend,
     Capability,
@@ -340,12 +341,18 @@ class Model(Folds):
     def embed(self, texts: str | Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Normalised float32 vectors, one row per text (``purpose``: query or passage)."""
         embedder = cast(Embedder, self._need(Capability.EMBED))
-        batch = [texts] if isinstance(texts, str) else list(texts)
-        if len(batch) > MAX_TEXTS:
-            raise BadInputError(f"{len(batch)} texts in one call; send at most {MAX_TEXTS}")
-        if any(not isinstance(text, str) for text in batch):
-            raise BadInputError("every text to embed must be a string")
-        return embedder.embed(batch, purpose)
+        return embedder.embed(_texts(texts), purpose)
+
+    async def aembed(
+        self, texts: str | Sequence[str], purpose: Purpose = None
+    ) -> npt.NDArray[np.float32]:
+        """``embed`` without blocking the event loop: on the SDK's async client where the
+        backend has one (hosted APIs), else on a worker thread."""
+        embedder = self._need(Capability.EMBED)
+        if not isinstance(embedder, AsyncEmbedder):
+            return await super().aembed(texts, purpose)
+        vectors: npt.NDArray[np.float32] = await embedder.aembed(_texts(texts), purpose)
+        return vectors
 
     def classify(
         self,
@@ -433,3 +440,13 @@ class Model(Folds):
             first = exc.errors()[0]
             raise BadInputError(f"bad option {first['loc'][0]!r}: {first['msg']}") from None
         return generator.generate_images(prompt, merged, on_step)
+
+
+def _texts(texts: str | Sequence[str]) -> list[str]:
+    """The texts of one embedding call, checked."""
+    batch = [texts] if isinstance(texts, str) else list(texts)
+    if len(batch) > MAX_TEXTS:
+        raise BadInputError(f"{len(batch)} texts in one call; send at most {MAX_TEXTS}")
+    if any(not isinstance(text, str) for text in batch):
+        raise BadInputError("every text to embed must be a string")
+    return batch
