@@ -93,6 +93,7 @@ def build_state(
         runner=Runner(config.workers, max(config.embed_batch * 2, 16)),
         metrics=Metrics(),
     )
+    state.metrics.known = state.serves  # labels only from served names: bounded series
     state.metrics.watch(
         "fondasi_log_pending", "Log records waiting to be written.", lambda: state.writer.pending
     )

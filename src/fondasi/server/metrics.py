@@ -23,10 +23,21 @@ router = APIRouter()
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
-class Metrics:
-    """Counters and histograms the recorder updates once per request."""
+UNKNOWN = "unknown"  # the model label of every name the server does not serve
 
-    def __init__(self) -> None:
+
+class Metrics:
+    """Counters and histograms the recorder updates once per request.
+
+    Label values come only from the server's own vocabulary: a model label is a served
+    name (or alias) and ``unknown`` otherwise, since the ``model`` field of a refused
+    request is whatever the client sent, and every new label value is a new series kept
+    for the life of the process. Routes come from the recorder's fixed table, statuses,
+    guard filters and actions from fondasi's code.
+    """
+
+    def __init__(self, known: Callable[[str], bool] = lambda name: False) -> None:
+        self.known = known  # whether a model name is served here (set by the app)
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -64,7 +75,7 @@ class Metrics:
 
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request."""
-        model = record.model
+        model = record.model if self.known(record.model) else UNKNOWN
         self.requests.labels(record.route, model, str(record.status)).inc()
         self.latency.labels(record.route, model).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:

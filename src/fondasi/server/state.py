@@ -27,6 +27,7 @@ from fondasi.server.runner import Runner
 from fondasi.settings import Settings
 
 REFRESH_SECONDS = 1.0
+MODERATION_MODEL = "fondasi-guard"  # /v1/moderations answers as this model
 RECENT_IDS = 100_000
 
 
@@ -96,6 +97,13 @@ class ServerState:
         """Current aliases."""
         self.refresh()
         return dict(self._aliases)
+
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is a served model or an alias (the guard's moderation model too)."""
+        if name in self.config.models or name == MODERATION_MODEL:
+            return True
+        self.refresh()
+        return name in self._aliases
 
     def names(self) -> list[str]:
         """Every name a client may ask for: served models and aliases."""

@@ -23,9 +23,10 @@ from fastapi import APIRouter, Request
 from fondasi.server.auth import Caller, state_of
 from fondasi.server.generation import bad
 from fondasi.server.schemas import ModerationRequest
+from fondasi.server.state import MODERATION_MODEL
 
 router = APIRouter()
-MODEL = "fondasi-guard"
+MODEL = MODERATION_MODEL
 MAX_INPUTS = 256
 CATEGORIES = (
     "harassment",
