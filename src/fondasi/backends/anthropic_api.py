@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt
-from fondasi.backends.hosted import Endpoint, HostedFactory, HostedModel, key_refused
+from fondasi.backends.hosted import (
+    Endpoint,
+    HostedFactory,
+    HostedModel,
+    key_refused,
+    trace_headers,
+)
 from fondasi.backends.hosted_dialect import (
     CallAssembler,
     ImageRef,
@@ -241,8 +247,13 @@ class AnthropicModel(HostedModel):
         import anthropic
 
         sync = self.client
+        http = anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [trace_headers]})
         return anthropic.AsyncAnthropic(
-            api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
+            api_key=sync.api_key,
+            base_url=sync.base_url,
+            timeout=sync.timeout,
+            max_retries=0,
+            http_client=http,
         )
 
 

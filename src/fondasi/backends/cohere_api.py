@@ -14,6 +14,7 @@ from fondasi.backends.hosted import (
     HostedModel,
     key_refused,
     nothing_to_embed,
+    trace_headers,
 )
 from fondasi.backends.hosted_dialect import (
     CallAssembler,
@@ -356,7 +357,9 @@ class CohereFactory(HostedFactory):
                 base_url=endpoint.base_url,
                 timeout=endpoint.timeout_s,
                 max_retries=0,
-                httpx_client=httpx.AsyncClient(timeout=endpoint.timeout_s),
+                httpx_client=httpx.AsyncClient(
+                    timeout=endpoint.timeout_s, event_hooks={"request": [trace_headers]}
+                ),
                 log_warning_experimental_features=False,
             )
 

@@ -15,6 +15,7 @@ from fondasi.backends.hosted import (
     HostedModel,
     key_refused,
     nothing_to_embed,
+    trace_headers,
 )
 from fondasi.backends.hosted_dialect import finish_for, limit_calls
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError
@@ -198,7 +199,7 @@ class GeminiModel(HostedModel):
         would pick aiohttp when installed); its async side is ``.aio``."""
         import httpx
 
-        http = httpx.AsyncClient(timeout=self.timeout_s)
+        http = httpx.AsyncClient(timeout=self.timeout_s, event_hooks={"request": [trace_headers]})
         return _LoopClient(self.make_client(http), http)
 
     async def close_async(self, client: Any) -> None:

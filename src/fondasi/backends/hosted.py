@@ -62,6 +62,23 @@ class Endpoint:
         return self.key.get_secret_value() if self.key else NO_KEY
 
 
+async def trace_headers(request: Any) -> None:
+    """An httpx request hook: the current trace's W3C ``traceparent`` on the request.
+
+    The model call's span is current while a hosted request is made
+    (``fondasi.models.tracing``), so the provider (or a proxy in front of it) continues
+    the same trace. Without OpenTelemetry, or with no span current, nothing is added.
+    """
+    if _inject is not None:
+        _inject(request.headers)
+
+
+try:
+    from opentelemetry.propagate import inject as _inject
+except ImportError:  # the core install has no OpenTelemetry
+    _inject = None  # type: ignore[assignment]
+
+
 def key_refused(
     provider: str, key_env: Sequence[str], *, why: str | None = None, status: int | None = 401
 ) -> ProviderError:

@@ -12,6 +12,7 @@ from fondasi.backends.hosted import (
     HostedModel,
     key_refused,
     nothing_to_embed,
+    trace_headers,
 )
 from fondasi.backends.hosted_dialect import CallAssembler, choice, finish_for, image_ref, turns
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
@@ -235,8 +236,13 @@ class OpenAIModel(HostedModel):
         import openai
 
         sync = self.client
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [trace_headers]})
         return openai.AsyncOpenAI(
-            api_key=sync.api_key, base_url=sync.base_url, timeout=sync.timeout, max_retries=0
+            api_key=sync.api_key,
+            base_url=sync.base_url,
+            timeout=sync.timeout,
+            max_retries=0,
+            http_client=http,
         )
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:

@@ -7,7 +7,8 @@ only streams; the final chunk is stamped with who answered and the cost
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,7 +35,7 @@ from fondasi.backends.base import (
 from fondasi.backends.remote import Resilient
 from fondasi.costs import call_cost
 from fondasi.errors import BadInputError
-from fondasi.models import json_mode
+from fondasi.models import json_mode, tracing
 from fondasi.models.contract import CapabilityError, Labels, PromptInput
 from fondasi.models.dialect import Dialect
 from fondasi.models.results import Folds, Stamp, options_of, timed
@@ -240,7 +241,10 @@ class Model(Folds):
         else:
             chunks = cast(TextGenerator, self.backend).stream(call.asked, call.options)
         chunks = json_mode.enforce(iter(chunks)) if call.enforced else iter(chunks)
-        return timed(call.plan.answer(chunks), self.id, self.version, self._price)
+        span = tracing.start(_operation(chat_template), self.id, self.provider, call.options)
+        return tracing.traced(
+            span, timed(call.plan.answer(chunks), self.id, self.version, self._price)
+        )
 
     def astream(
         self,
@@ -258,7 +262,7 @@ class Model(Folds):
         if isinstance(self.backend, AsyncTextGenerator):
             call = self._prepare(prompt, system, images, chosen, chat_template)
             if call.images is None and not call.enforced and call.plan.passes_through:
-                return self._native(call)
+                return self._native(call, _operation(chat_template))
         return super().astream(
             prompt, system=system, images=images, options=chosen, chat_template=chat_template
         )
@@ -269,17 +273,29 @@ class Model(Folds):
         if close is not None:
             await close()
 
-    async def _native(self, call: Prepared) -> AsyncGenerator[Chunk, None]:
+    @property
+    def provider(self) -> str:
+        """Who runs it: the hosted API's adapter (openai, anthropic ...) or the local engine."""
+        return str(self.spec.extra.get("adapter") or self.backend_name)
+
+    async def _native(self, call: Prepared, operation: str) -> AsyncGenerator[Chunk, None]:
         stamp = Stamp(self.id, self.version, self._price)
         backend = cast(AsyncTextGenerator, self.backend)
         chunks = backend.astream(call.asked, call.options)
-        try:
+
+        async def stamped() -> AsyncIterator[Chunk]:
             async for chunk in chunks:
                 yield stamp(chunk)
-        finally:  # a reader that leaves early ends the provider's stream too
-            close = getattr(chunks, "aclose", None)
-            if close is not None:
-                await close()
+
+        span = tracing.start(operation, self.id, self.provider, call.options)
+        async with aclosing(tracing.atraced(span, stamped())) as answer:
+            try:
+                async for chunk in answer:
+                    yield chunk
+            finally:  # a reader that leaves early ends the provider's stream too
+                close = getattr(chunks, "aclose", None)
+                if close is not None:
+                    await close()
 
     def _prepare(
         self,
@@ -341,7 +357,9 @@ class Model(Folds):
     def embed(self, texts: str | Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Normalised float32 vectors, one row per text (``purpose``: query or passage)."""
         embedder = cast(Embedder, self._need(Capability.EMBED))
-        return embedder.embed(_texts(texts), purpose)
+        batch = _texts(texts)
+        span = tracing.start("embeddings", self.id, self.provider, None)
+        return tracing.around(span, lambda: embedder.embed(batch, purpose))
 
     async def aembed(
         self, texts: str | Sequence[str], purpose: Purpose = None
@@ -450,3 +468,8 @@ def _texts(texts: str | Sequence[str]) -> list[str]:
     if any(not isinstance(text, str) for text in batch):
         raise BadInputError("every text to embed must be a string")
     return batch
+
+
+def _operation(chat_template: bool) -> str:
+    """The GenAI operation a generation call is: chat, or plain text completion."""
+    return "chat" if chat_template else "text_completion"

@@ -25,6 +25,7 @@ from fondasi.server import (
     errors,
     feedback,
     metrics,
+    tracing,
     ui,
     v1_chat,
     v1_classify,
@@ -106,6 +107,8 @@ def build_state(
 def create_app(state: ServerState, preload: bool = True) -> FastAPI:
     """The server app over a built state."""
 
+    traces = tracing.configure() if tracing.wanted() else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if preload:
@@ -120,6 +123,8 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
             state.pool.close()
             state.writer.close()
             state.store.close()
+            if traces is not None:
+                traces.shutdown()  # the last spans go out before the process ends
 
     app = FastAPI(
         title="fondasi",
