@@ -15,8 +15,8 @@ from fondasi.backends.hosted import (
     Endpoint,
     HostedFactory,
     HostedModel,
+    async_twin,
     key_refused,
-    trace_headers,
 )
 from fondasi.backends.hosted_dialect import (
     CallAssembler,
@@ -246,15 +246,7 @@ class AnthropicModel(HostedModel):
         """An AsyncAnthropic client on the same endpoint; the SDK does no retries."""
         import anthropic
 
-        sync = self.client
-        http = anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [trace_headers]})
-        return anthropic.AsyncAnthropic(
-            api_key=sync.api_key,
-            base_url=sync.base_url,
-            timeout=sync.timeout,
-            max_retries=0,
-            http_client=http,
-        )
+        return async_twin(self.client, anthropic.AsyncAnthropic, anthropic.DefaultAsyncHttpxClient)
 
 
 def _cause(exc: Exception, error: ProviderError) -> Exception | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -77,6 +77,18 @@ try:
     from opentelemetry.propagate import inject as _inject
 except ImportError:  # the core install has no OpenTelemetry
     _inject = None  # type: ignore[assignment]
+
+
+def async_twin(sync: Any, make: Callable[..., Any], http: Callable[..., Any]) -> Any:
+    """An async client of a Stainless-made SDK (openai, anthropic) on ``sync``'s endpoint,
+    key and timeout, with no SDK retries and trace headers on every request."""
+    return make(
+        api_key=sync.api_key,
+        base_url=sync.base_url,
+        timeout=sync.timeout,
+        max_retries=0,
+        http_client=http(event_hooks={"request": [trace_headers]}),
+    )
 
 
 def key_refused(

@@ -10,9 +10,9 @@ from fondasi.backends.hosted import (
     Endpoint,
     HostedFactory,
     HostedModel,
+    async_twin,
     key_refused,
     nothing_to_embed,
-    trace_headers,
 )
 from fondasi.backends.hosted_dialect import CallAssembler, choice, finish_for, image_ref, turns
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
@@ -235,15 +235,7 @@ class OpenAIModel(HostedModel):
         """An AsyncOpenAI client on the same endpoint (the key stays in the SDK's clients)."""
         import openai
 
-        sync = self.client
-        http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [trace_headers]})
-        return openai.AsyncOpenAI(
-            api_key=sync.api_key,
-            base_url=sync.base_url,
-            timeout=sync.timeout,
-            max_retries=0,
-            http_client=http,
-        )
+        return async_twin(self.client, openai.AsyncOpenAI, openai.DefaultAsyncHttpxClient)
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""

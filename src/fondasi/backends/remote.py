@@ -225,20 +225,12 @@ class ResilientAsync(Resilient):
 
     async def astream(self, prompt: Any, options: GenerateOptions) -> AsyncIterator[Chunk]:
         """Retry until the first chunk arrives; after that, failures end the stream."""
-        for attempt in range(self.policy.max_retries + 1):
-            self.breaker.check(self.endpoint)
-            self.attempts += 1
+
+        async def open_stream() -> tuple[AsyncIterator[Chunk], Chunk | None]:
             chunks = self.backend.astream(prompt, options)
-            try:
-                first = await anext(chunks, None)  # the request is made, and fails, here
-            except ProviderError as exc:
-                self.breaker.record(ok=False)
-                if not exc.retryable or attempt == self.policy.max_retries:
-                    raise
-                await asyncio.sleep(self.policy.delay(attempt, exc.retry_after))
-                continue
-            self.breaker.record(ok=True)
-            break
+            return chunks, await anext(chunks, None)  # the request is made, and fails, here
+
+        chunks, first = await self._acall(open_stream)
         try:
             if first is not None:
                 yield first
