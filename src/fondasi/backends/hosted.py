@@ -132,6 +132,10 @@ class HostedModel:
         loop = asyncio.get_running_loop()
         if self._async is None:
             self._async = weakref.WeakKeyDictionary()
+        # A client's pooled connections hold its loop, so the weak key alone never lets a
+        # client go: drop those of ended loops (one per asyncio.run not followed by aclose).
+        for ended in [known for known in self._async if known.is_closed()]:
+            del self._async[ended]
         client = self._async.get(loop)
         if client is None:
             client = self._async[loop] = self.open_async()
