@@ -28,6 +28,7 @@ class Span:
     kind: int  # 2: SERVER, 3: CLIENT
     attributes: dict[str, Any]
     service: str
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +60,7 @@ def _spans(body: bytes) -> Iterator[Span]:
                     span.kind,
                     {a.key: _value(a.value) for a in span.attributes},
                     str(about.get("service.name")),
+                    [(e.name, {a.key: _value(a.value) for a in e.attributes}) for e in span.events],
                 )
 
 

@@ -8,6 +8,7 @@ support-bot tuned:runs/lora-7``, ``... canary support-bot tuned:runs/lora-8 --pe
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ def run(
         None, "--log-text/--no-log-text", help="Log prompts and answers (redacted)."
     ),
     guard: str | None = typer.Option(None, "--guard", help="Guard policy around every model."),
+    trace_text: bool | None = typer.Option(
+        None,
+        "--trace-text/--no-trace-text",
+        help="Put the logged prompts and answers on trace spans (needs --log-text).",
+    ),
+    log_format: str | None = typer.Option(
+        None, "--log-format", help="text, or json: one object a line with request and trace ids."
+    ),
 ) -> None:
     """Run the server until Ctrl-C; in-flight requests finish and the log is flushed."""
     from fondasi.monitor import KeyStore, Store
@@ -67,33 +76,57 @@ def run(
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     settings = _settings(ctx)
     cfg = ServeConfig.load(
-        config, host=host, port=port, models=chosen, db=db, log_text=log_text, guard=guard
+        config,
+        host=host,
+        port=port,
+        models=chosen,
+        db=db,
+        log_text=log_text,
+        guard=guard,
+        trace_text=trace_text,
+        log_format=log_format,
     )
+    say, warn = _voice(cfg.log_format)
     store = Store.open(settings, cfg.db)
     active = KeyStore(store).count(active_only=True)
     locked = KeyStore(store).count() > 0
     url = store.url
     store.close()
     if not _loopback(cfg.host) and not locked:
-        errors.print(
-            f"[yellow]warning:[/] binding {esc(cfg.host)} with no API keys: anyone who can "
-            "reach it may use it (`fondasi keys create NAME`)"
+        warn(
+            f"binding {cfg.host} with no API keys: anyone who can reach it may use it "
+            "(`fondasi keys create NAME`)"
         )
-    console.print(f"loading {esc(', '.join(cfg.models))} ...")
+    say(f"loading {', '.join(cfg.models)} ...")
 
     def ready(address: str) -> None:
         keys = f"required ({active} active)" if locked else "off (no keys yet)"
-        console.print(
-            f"fondasi serving {esc(', '.join(cfg.models))} at {address}/v1", soft_wrap=True
-        )
-        console.print(
-            f"  keys: {keys} · log: {esc(_safe(url))} · text logging: {cfg.log_text}",
-            soft_wrap=True,
-        )
-        console.print("  Ctrl-C stops after the requests in flight finish.")
+        say(f"fondasi serving {', '.join(cfg.models)} at {address}/v1")
+        say(f"  keys: {keys} · log: {_safe(url)} · text logging: {cfg.log_text}")
+        say("  Ctrl-C stops after the requests in flight finish.")
 
     serve(cfg, settings, on_ready=ready)
-    console.print("stopped; every request is in the log")
+    say("stopped; every request is in the log")
+
+
+def _voice(log_format: str) -> tuple[Callable[[str], None], Callable[[str], None]]:
+    """How the command speaks: to the terminal, or as JSON log lines like the server's."""
+    if log_format == "json":
+        import logging.config
+
+        from fondasi.server.tracing import log_config
+
+        logging.config.dictConfig(log_config())  # before the first line, not at bind time
+        log = logging.getLogger("fondasi.server")
+        return lambda text: log.info(text.strip()), lambda text: log.warning(text.strip())
+
+    def say(text: str) -> None:
+        console.print(esc(text), soft_wrap=True)
+
+    def warn(text: str) -> None:
+        errors.print(f"[yellow]warning:[/] {esc(text)}")
+
+    return say, warn
 
 
 def _loopback(host: str) -> bool:

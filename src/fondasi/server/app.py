@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.config import LOGGING_CONFIG
 
 from fondasi.monitor.store import Store
 from fondasi.monitor.versions import Versions
@@ -133,6 +134,7 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.FASTAPI_TELEMETRY,
     )
     app.state.fondasi = state
     errors.install(app)
@@ -181,13 +183,15 @@ def run(
         state.store.close()
         raise
     app = create_app(state, preload=False)
+    json_logs = config.log_format == "json"
     server_config = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
-        log_level="warning",
+        log_level="info" if json_logs else "warning",
+        log_config=tracing.log_config() if json_logs else LOGGING_CONFIG,
         timeout_graceful_shutdown=int(config.graceful_timeout_s) or None,
-        access_log=False,
+        access_log=False,  # the recorder writes the JSON format's access lines
     )
     server = _Server(server_config)
     if on_ready is not None:

@@ -6,6 +6,8 @@ port = 8000
 models = ["smollm2-135m-instruct", "multilingual-e5-small"]
 db = "postgresql://fondasi@127.0.0.1/fondasi"   # default: FONDASI_HOME/fondasi.db
 log_text = true          # keep prompts and answers (redacted) in the log
+trace_text = true        # ... and put them on the request's trace span (needs log_text)
+log_format = "json"      # one JSON object a log line, with request and trace ids
 guard = "default"        # a guard policy wrapped around every model
 
 [aliases]
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fondasi.errors import BadInputError
 
@@ -44,6 +47,16 @@ class ServeConfig(BaseModel):
     db: str | None = Field(default=None, description="Log store URL or SQLite path.")
     log_text: bool = Field(
         default=False, description="Log prompts and answers (redacted by the guard policy)."
+    )
+    trace_text: bool = Field(
+        default=False,
+        description="Add the logged prompts and answers (redacted) to the request's trace "
+        "span as events; needs log_text.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Server log lines as text, or one JSON object a line with an access "
+        "line per request, the request id and the trace and span ids.",
     )
     guard: str | None = Field(default=None, description="Guard policy wrapped around models.")
     cors_origins: list[str] = Field(
@@ -84,6 +97,13 @@ class ServeConfig(BaseModel):
         default=30.0, ge=0, description="On shutdown, how long in-flight requests may finish."
     )
 
+    @model_validator(mode="after")
+    def _texts_to_trace(self) -> ServeConfig:
+        # The span takes the texts the log keeps, redacted once for both.
+        if self.trace_text and not self.log_text:
+            raise ValueError("trace_text puts the logged texts on spans: turn on log_text too")
+        return self
+
     @classmethod
     def load(cls, path: Path | None = None, **overrides: object) -> ServeConfig:
         """The file's settings (if any) with command-line values on top."""
@@ -101,4 +121,7 @@ class ServeConfig(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
+            if not where:  # a check across settings names them in its message
+                message = str(first["msg"]).removeprefix("Value error, ")
+                raise BadInputError(f"bad serve settings: {message}") from None
             raise BadInputError(f"bad serve setting {where!r}: {first['msg']}") from None

@@ -6,11 +6,14 @@ turns it into a ``RequestRecord`` when the response ends, whatever way it ends: 
 an error (status and message), or a client that left mid-stream (499). Refusals before a
 route runs (401, 413, bad JSON) are logged too, so rows always equal answers. Every
 response carries ``x-request-id``: the call's id, or the client's own if it sent a sane one.
+With the JSON log format, every request (model route or not) also ends in one access line
+(``fondasi.server.access``) that carries that id and the trace's (``server.tracing``).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 import secrets
 import time
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fondasi.monitor.records import GuardEventRecord, RequestRecord
+from fondasi.server import tracing
 
 if TYPE_CHECKING:
     from fondasi.server.state import ServerState
@@ -39,7 +43,16 @@ ROUTES = {
 VERSION_HEADER = b"fondasi-model-version"
 ID_HEADER = b"fondasi-response-id"
 REQUEST_ID = b"x-request-id"
+access = logging.getLogger("fondasi.server.access")  # JSON log format only
 SANE_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")  # a client's own id, echoed if it is one
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header's value (the first, if sent twice), or None."""
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def request_id(scope: Scope, fallback: str) -> bytes:
@@ -84,6 +97,7 @@ class CallLog:
     guard_blocked: bool = False
     guard_events: list[GuardEventRecord] = field(default_factory=list)
     error: str | None = None
+    status: int = 0  # the status logged, once the response has ended
     # Run when the response ends however it ends: a stream's lane slot and model thread
     # must be released even if the client leaves before the stream starts.
     cleanups: list[Callable[[], Any]] = field(default_factory=list)
@@ -100,24 +114,58 @@ class Recorder:
     def __init__(self, app: ASGIApp, state: ServerState) -> None:
         self.app = app
         self.state = state
+        self.access = state.config.log_format == "json"  # an access line per request
+        self.texts = state.config.trace_text  # the logged texts as span events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] not in ROUTES or scope["method"] != "POST":
-            marked = request_id(scope, "req-" + secrets.token_hex(12))
-            await self.app(scope, receive, with_request_id(send, marked))
+        call = None
+        if scope["path"] in ROUTES and scope["method"] == "POST":
+            route, prefix = ROUTES[scope["path"]]
+            call = CallLog(
+                id=prefix + secrets.token_hex(12),
+                route=route,
+                ts=time.time(),
+                start=time.perf_counter(),
+            )
+            scope.setdefault("state", {})["call"] = call
+        marked = request_id(scope, call.id if call else "req-" + secrets.token_hex(12))
+        send = with_request_id(send, marked)
+        if not self.access:
+            await self._answer(scope, receive, send, call)
             return
-        route, prefix = ROUTES[scope["path"]]
-        call = CallLog(
-            id=prefix + secrets.token_hex(12),
-            route=route,
-            ts=time.time(),
-            start=time.perf_counter(),
-        )
-        scope.setdefault("state", {})["call"] = call
-        send = with_request_id(send, request_id(scope, call.id))
+        started, sent = time.perf_counter(), 0
+        token = tracing.begin(marked.decode(), header(scope, b"traceparent"))
+
+        async def noted(message: Message) -> None:
+            nonlocal sent
+            if message["type"] == "http.response.start":
+                sent = int(message["status"])
+            await send(message)
+
+        try:
+            await self._answer(scope, receive, noted, call)
+        finally:
+            fields: dict[str, Any] = {
+                "method": scope["method"],
+                "path": scope["path"][:200],
+                "status": call.status if call else sent or 500,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+            if call is not None:
+                fields["model"] = call.model[:200]  # what the client asked for
+            line = f"{fields['method']} {fields['path']} {fields['status']}"
+            access.info(line, extra={"fields": fields})
+            tracing.end(token)
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, call: CallLog | None
+    ) -> None:
+        if call is None:
+            await self.app(scope, receive, send)
+            return
         status = 0
         finished = False
 
@@ -132,6 +180,8 @@ class Recorder:
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 finished = True
+                if self.texts:  # while the request's span is open: it ends with this body
+                    tracing.add_texts(call.prompt_text, call.response_text)
             await send(message)
 
         self.state.metrics.in_flight.inc()
@@ -159,6 +209,7 @@ class Recorder:
 
     def _log(self, call: CallLog, status: int, error: str | None) -> None:
         now = time.perf_counter()
+        call.status = status
         record = RequestRecord(
             id=call.id,
             ts=call.ts,
