@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
@@ -30,14 +29,13 @@ from fondasi.backends.base import (
     TextGenerator,
     TokenLogprobs,
     VisionLanguageModel,
-    speaks,
 )
 from fondasi.backends.remote import Resilient
 from fondasi.costs import call_cost
 from fondasi.errors import BadInputError
 from fondasi.models import json_mode, tracing
+from fondasi.models.calls import MAX_TEXTS, Prepared, count_with, operation, prepare, texts_of
 from fondasi.models.contract import CapabilityError, Labels, PromptInput
-from fondasi.models.dialect import Dialect
 from fondasi.models.results import Folds, Stamp, options_of, timed
 from fondasi.prompts.render import Budget, Rendered
 from fondasi.settings import Settings
@@ -58,46 +56,8 @@ if TYPE_CHECKING:
     from fondasi.catalog.schema import ModelCard
     from fondasi.prompts.template import PromptTemplate
 
-MAX_TEXTS = 100_000
 
 __all__ = ["MAX_TEXTS", "CapabilityError", "Model", "PromptInput", "options_of"]
-
-
-def _count_with(backend: Backend, text: str) -> int | None:
-    """Tokens by whatever tokenizer the backend holds; None if it has none."""
-    counter = getattr(backend, "count_tokens", None)
-    if callable(counter):
-        return int(counter(text))
-    tokenizer = getattr(backend, "tokenizer", None)
-    if tokenizer is not None and callable(tokenizer):
-        try:
-            return len(tokenizer(text, add_special_tokens=True)["input_ids"])
-        except (TypeError, KeyError, ValueError):
-            pass
-    encode = getattr(tokenizer, "encode", None)
-    if callable(encode):
-        encoded = encode(text)
-        return len(getattr(encoded, "ids", encoded))
-    engine_count = getattr(getattr(backend, "engine", None), "token_count", None)
-    return int(engine_count(text)) if callable(engine_count) else None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One call made ready: the prompt as the backend reads it, its options, the plan."""
-
-    asked: Any  # text, or messages
-    options: GenerateOptions
-    plan: Dialect
-    enforced: bool  # JSON mode done here (collected and checked)
-    images: list[Any] | None
-
-
-def _pictures(images: Any, messages: Sequence[Message]) -> Any:
-    """Images given apart plus those carried by the messages, or None if there are none."""
-    given = [] if images is None else list(images) if isinstance(images, list | tuple) else [images]
-    carried = [image for message in messages for image in message.images]
-    return [*given, *carried] or None
 
 
 class Model(Folds):
@@ -186,7 +146,7 @@ class Model(Folds):
         """Tokens the model's tokenizer makes of ``text`` (words when it has none)."""
         if not isinstance(text, str):
             raise BadInputError("count tokens of a string")
-        counted = _count_with(self.backend, text)
+        counted = count_with(self.backend, text)
         return counted if counted is not None else len(text.split())
 
     def _price(self, usage: Any, seconds: float) -> float | None:
@@ -234,14 +194,14 @@ class Model(Folds):
         ``chat_template=False`` continues a text prompt as given. The final chunk carries
         usage, who answered, the cost and the timing.
         """
-        call = self._prepare(prompt, system, images, options_of(options, overrides), chat_template)
+        call = prepare(self, prompt, system, images, options_of(options, overrides), chat_template)
         if call.images is not None:
             seer = cast(VisionLanguageModel, self._need(Capability.VISION_CHAT))
             chunks = seer.stream_vision(call.asked, call.images, call.options)
         else:
             chunks = cast(TextGenerator, self.backend).stream(call.asked, call.options)
         chunks = json_mode.enforce(iter(chunks)) if call.enforced else iter(chunks)
-        span = tracing.start(_operation(chat_template), self.id, self.provider, call.options)
+        span = tracing.start(operation(chat_template), self.id, self.provider, call.options)
         return tracing.traced(
             span, timed(call.plan.answer(chunks), self.id, self.version, self._price)
         )
@@ -260,9 +220,9 @@ class Model(Folds):
         and the handle adds nothing to its answer; otherwise the sync stream on a worker."""
         chosen = options_of(options, overrides)
         if isinstance(self.backend, AsyncTextGenerator):
-            call = self._prepare(prompt, system, images, chosen, chat_template)
+            call = prepare(self, prompt, system, images, chosen, chat_template)
             if call.images is None and not call.enforced and call.plan.passes_through:
-                return self._native(call, _operation(chat_template))
+                return self._native(call, operation(chat_template))
         return super().astream(
             prompt, system=system, images=images, options=chosen, chat_template=chat_template
         )
@@ -297,43 +257,6 @@ class Model(Folds):
                 if close is not None:
                     await close()
 
-    def _prepare(
-        self,
-        prompt: PromptInput,
-        system: str | None,
-        images: Any,
-        chosen: GenerateOptions,
-        chat_template: bool,
-    ) -> Prepared:
-        """What the backend is asked, with which options, and what the handle does around it."""
-        if chosen.confidential and self.remote:
-            raise BadInputError(
-                f"{self.id} is a hosted API and this request is confidential: use a local "
-                "model, or set private_model in config.toml to route such requests to one"
-            )
-        needed = Capability.GENERATE if images is None else Capability.VISION_CHAT
-        plan = Dialect.of(self._need(needed), chosen, self.id)
-        chosen = plan.options
-        backend = self.backend
-        enforced = chosen.json_mode and not json_mode.native(backend)
-        raw = not chat_template and not self.remote and images is None
-        if raw and isinstance(prompt, str) and not enforced and plan.instruction is None:
-            if not prompt.strip():
-                raise BadInputError("the prompt is empty")
-            asked: Any = prompt
-        else:
-            asked = self._prompt(
-                prompt, plan.system(json_mode.with_instruction(system) if enforced else system)
-            )
-        if isinstance(asked, list):
-            asked = plan.turns(asked)
-            if not speaks(backend, "native_images"):  # a local model sees them separately
-                images = _pictures(images, asked)
-                asked = [m.model_copy(update={"images": ()}) if m.images else m for m in asked]
-        if images is not None:
-            images = list(images) if isinstance(images, list | tuple) else [images]
-        return Prepared(asked, chosen, plan, enforced, images)
-
     def score(self, prompt: PromptInput, continuations: Sequence[str]) -> list[float]:
         """Log-probability of each continuation after ``prompt`` (local language models)."""
         scorer = cast(Scorer, self._need(Capability.SCORE))
@@ -357,7 +280,7 @@ class Model(Folds):
     def embed(self, texts: str | Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Normalised float32 vectors, one row per text (``purpose``: query or passage)."""
         embedder = cast(Embedder, self._need(Capability.EMBED))
-        batch = _texts(texts)
+        batch = texts_of(texts)
         span = tracing.start("embeddings", self.id, self.provider, None)
         return tracing.around(span, lambda: embedder.embed(batch, purpose))
 
@@ -369,7 +292,7 @@ class Model(Folds):
         embedder = self._need(Capability.EMBED)
         if not isinstance(embedder, AsyncEmbedder):
             return await super().aembed(texts, purpose)
-        vectors: npt.NDArray[np.float32] = await embedder.aembed(_texts(texts), purpose)
+        vectors: npt.NDArray[np.float32] = await embedder.aembed(texts_of(texts), purpose)
         return vectors
 
     def classify(
@@ -458,18 +381,3 @@ class Model(Folds):
             first = exc.errors()[0]
             raise BadInputError(f"bad option {first['loc'][0]!r}: {first['msg']}") from None
         return generator.generate_images(prompt, merged, on_step)
-
-
-def _texts(texts: str | Sequence[str]) -> list[str]:
-    """The texts of one embedding call, checked."""
-    batch = [texts] if isinstance(texts, str) else list(texts)
-    if len(batch) > MAX_TEXTS:
-        raise BadInputError(f"{len(batch)} texts in one call; send at most {MAX_TEXTS}")
-    if any(not isinstance(text, str) for text in batch):
-        raise BadInputError("every text to embed must be a string")
-    return batch
-
-
-def _operation(chat_template: bool) -> str:
-    """The GenAI operation a generation call is: chat, or plain text completion."""
-    return "chat" if chat_template else "text_completion"
