@@ -26,15 +26,16 @@ try:
     from opentelemetry import trace
 except ImportError:  # the core install has no OpenTelemetry: no spans
     trace = None  # type: ignore[assignment]
+# Made once: until a provider is set this is a proxy, which follows the one set later
+# (fondasi serve sets it at start-up), so no call pays for a tracer of its own.
+_tracer = trace.get_tracer("fondasi") if trace is not None else None
 
 
 def start(operation: str, model: str, provider: str, options: GenerateOptions | None) -> Any:
     """A started span for one model call, or None when no tracer records."""
-    if trace is None:
+    if trace is None or _tracer is None:
         return None
-    span = trace.get_tracer("fondasi").start_span(
-        f"{operation} {model}", kind=trace.SpanKind.CLIENT
-    )
+    span = _tracer.start_span(f"{operation} {model}", kind=trace.SpanKind.CLIENT)
     if not span.is_recording():
         return None
     span.set_attribute("gen_ai.operation.name", operation)
