@@ -13,6 +13,7 @@ from fondasi.backends.constrained import (
     decoding_for,
     text_logprobs,
 )
+from fondasi.backends.decode_batching import MAX_BATCH, DecodeBatcher, Job, batchable, stream_job
 from fondasi.backends.gguf_cache import dequantise
 from fondasi.backends.stops import StopScanner
 from fondasi.errors import BadInputError
@@ -46,6 +47,11 @@ class CausalLM:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
+        # Decoder-only models whose cache rows can be merged decode concurrent calls together
+        # (decode_batching); others (vision models, sliding-window caches) one at a time.
+        self.batch_size = MAX_BATCH if _decodes_in_batches(model) else 1
+        self._batcher: DecodeBatcher | None = None
+        self._batcher_lock = threading.Lock()
         caps = {Capability.GENERATE, Capability.SCORE}
         if getattr(tokenizer, "chat_template", None):
             caps.add(Capability.CHAT)
@@ -181,8 +187,44 @@ class CausalLM:
         return min(wanted, room)
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
-        """Generate in a worker thread and yield text as the tokenizer decodes it."""
-        return self._generate(self._encode(prompt, options.tools), options)
+        """Yield text as it is decoded; concurrent calls share each decode step."""
+        inputs = self._encode(prompt, options.tools)
+        if self.batch_size > 1:
+            return self._stream_batched(inputs["input_ids"][0].tolist(), options)
+        return self._generate(inputs, options)
+
+    @property
+    def batcher(self) -> DecodeBatcher:
+        """The scheduler that decodes this model's concurrent calls together."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                eos = self.model.generation_config.eos_token_id
+                if eos is None:
+                    eos = self.tokenizer.eos_token_id
+                ids = {int(eos)} if isinstance(eos, int) else {int(e) for e in eos or ()}
+                self._batcher = DecodeBatcher(self.model, ids, self.batch_size)
+            return self._batcher
+
+    def _stream_batched(self, prompt: list[int], options: GenerateOptions) -> Iterator[Chunk]:
+        max_new = self._budget(len(prompt), options.max_tokens)
+        decoding = decoding_for(
+            self, options, len(prompt), self._token_text, self._lltokenizer, budget=max_new
+        )
+        job = Job(
+            prompt,
+            max_new,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.seed,
+            decoding=decoding,
+        )
+        tokenizer = self.tokenizer
+
+        def decode(ids: list[int]) -> str:
+            return str(tokenizer.decode(ids, skip_special_tokens=True))
+
+        special = set(tokenizer.all_special_ids)
+        return stream_job(self.batcher, job, decode, options.stop, special, options.logprobs)
 
     def _generate(self, inputs: dict[str, Any], options: GenerateOptions) -> Iterator[Chunk]:
         """Stream ``model.generate`` on ready inputs (token ids, and pixels for vision models)."""
@@ -287,6 +329,14 @@ class CausalLM:
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
             finish_reason=finish,
         )
+
+
+def _decodes_in_batches(model: Any) -> bool:
+    """A plain causal LM (not a vision or encoder-decoder model) whose cache can be merged."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
+    arch = type(base).__name__
+    causal = arch.endswith("ForCausalLM") or arch in OTHER_CAUSAL_LMS
+    return causal and batchable(base)
 
 
 class CausalLMFactory:

@@ -119,13 +119,16 @@ class ModelPool:
             if ref in self._served:
                 return self._served[ref]
             handle = self._load_handle(ref)
-            # A local generator uses every core: one call at a time. A local embedder takes
-            # a batch's worth of requests at once (its micro-batcher merges them); a hosted
+            # A local generator uses every core: as many calls at once as it decodes in one
+            # batch (one, unless its backend batches decode steps). A local embedder takes a
+            # batch's worth of requests at once (its micro-batcher merges them); a hosted
             # model takes as many as its provider will.
             if handle.remote:
                 capacity = self.config.remote_concurrency
+            elif handle.can(Capability.GENERATE):
+                capacity = batch_size(handle)
             else:
-                capacity = 1 if handle.can(Capability.GENERATE) else self.config.embed_batch
+                capacity = self.config.embed_batch
             lane = Lane(ref, capacity, self.config.max_queue, self.config.max_wait_s)
             served = Served(ref=ref, handle=handle, lane=lane)
             self._served[ref] = served
@@ -151,10 +154,20 @@ class ModelPool:
                 await close()
 
 
+def batch_size(handle: ModelHandle) -> int:
+    """How many generations the local model behind ``handle`` decodes together (its
+    backend's ``batch_size``; 1 for backends that run one call at a time)."""
+    model: Any = handle
+    while hasattr(model, "primary"):  # guard, fallback chain, privacy route, served alias
+        model = model.primary()
+    size = getattr(getattr(model, "backend", None), "batch_size", 1)
+    return max(1, int(size)) if isinstance(size, int) else 1
+
+
 def check_embedder(served: Served) -> None:
     """Embeddings need an embedding model."""
     if not served.can(Capability.EMBED):
         raise BadInputError(f"{served.ref} does not make embeddings; use an embedding model")
 
 
-__all__ = ["ModelPool", "Served", "as_record", "check_embedder", "guard_events"]
+__all__ = ["ModelPool", "Served", "as_record", "batch_size", "check_embedder", "guard_events"]
