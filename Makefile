@@ -12,7 +12,7 @@ EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,dev
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: browser compiler postgres demo test check lint format bench bench-prompts bench-client bench-serve bench-serve-reliability clean
+.PHONY: browser compiler postgres redis demo test check lint format bench bench-prompts bench-client bench-serve bench-serve-reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,7 +66,13 @@ postgres:
 	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
 		apt-get update && apt-get install -y --no-install-recommends postgresql; fi
 
-test: $(STAMP) $(LLAMACPP_STAMP) browser postgres
+# Redis server binary: tests start a throwaway one to hold rate limits across server workers
+# and replicas, as a deployment would.
+redis:
+	@if command -v redis-server >/dev/null; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends redis-server; fi
+
+test: $(STAMP) $(LLAMACPP_STAMP) browser postgres redis
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -6,7 +6,9 @@ import functools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -15,11 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from fondasi.server import ServeConfig, build_state, create_app
 from fondasi.server.state import ServerState
 from fondasi.settings import Settings
 
 from .fakes.serve import free_port, serve
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -125,3 +131,73 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway Redis (Debian's redis-server) on 127.0.0.1, nothing saved; its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("Redis is not installed: run `make redis` (Debian redis-server)")
+    folder = Path(tempfile.mkdtemp(prefix="fondasi-redis-"))
+    port = free_port()
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(
+        [binary, *options, "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 30  # a guard against hangs, not a speed check
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert process.poll() is None, "redis-server exited"
+                assert time.monotonic() < deadline, "redis-server did not come up"
+                time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def serve_process(
+    home: Path, log: Path, *options: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`fondasi serve` in its own process on a free port; yields its URL. Its stderr goes to
+    ``log``. Stopped with SIGTERM, which drains requests and flushes logs and spans; it must
+    then exit 0."""
+    port = free_port()
+    command = [sys.executable, "-m", "fondasi", "serve", *options, "--port", str(port)]
+    with log.open("wb") as stderr:
+        server = subprocess.Popen(
+            command,
+            env={**os.environ, "FONDASI_HOME": str(home), **(env or {})},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300  # a guard against hangs, not a speed check
+        while True:
+            assert server.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+            try:
+                if httpx.get(url + "/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=120) == 0, log.read_text(encoding="utf-8", errors="replace")

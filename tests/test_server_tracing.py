@@ -6,12 +6,7 @@ names the request and the trace."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +22,7 @@ from fondasi.settings import Settings
 
 from .fakes import otlp_receiver
 from .fakes.openai_server import KEY, FakeState, running
-from .fakes.serve import free_port
+from .serving import serve_process
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "fake:gpt-test"
@@ -38,40 +33,17 @@ def serving(
     tmp_path: Path, upstream: str, env: dict[str, str], *options: str
 ) -> Iterator[tuple[str, Path]]:
     """`fondasi serve` in its own process over the fake OpenAI upstream; yields its URL and
-    the file its stderr goes to. Stopped with SIGTERM, which flushes the last spans."""
+    the file its stderr goes to."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     (home / "config.toml").write_text(
         f'[providers.fake]\nadapter = "openai"\nbase_url = "{upstream}"\napi_key = "{KEY}"\n',
         encoding="utf-8",
     )
-    port = free_port()
-    command = [sys.executable, "-m", "fondasi", "serve", "--models", MODEL, *options]
-    command += ["--port", str(port), "--db", str(tmp_path / "logs.db")]
     log = tmp_path / "serve.log"
-    with log.open("wb") as stderr:
-        server = subprocess.Popen(
-            command,
-            env={**os.environ, "FONDASI_HOME": str(home), **env},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120  # a guard against hangs, not a speed check
-        while True:
-            assert server.poll() is None, log.read_text(encoding="utf-8", errors="replace")
-            try:
-                httpx.get(url + "/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.2)
+    options = ("--models", MODEL, *options, "--db", str(tmp_path / "logs.db"))
+    with serve_process(home, log, *options, env=env) as url:
         yield url, log
-    finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0, log.read_text(encoding="utf-8", errors="replace")
 
 
 def ask(url: str, content: str, headers: dict[str, str]) -> httpx.Response:

@@ -67,6 +67,12 @@ def run(
     log_format: str | None = typer.Option(
         None, "--log-format", help="text, or json: one object a line with request and trace ids."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Server processes on the one port (1); each loads the models."
+    ),
+    redis: str | None = typer.Option(
+        None, "--redis", help="Redis URL holding per-key rate limits for every worker and replica."
+    ),
 ) -> None:
     """Run the server until Ctrl-C; in-flight requests finish and the log is flushed."""
     from fondasi.monitor import KeyStore, Store
@@ -85,6 +91,8 @@ def run(
         guard=guard,
         trace_text=trace_text,
         log_format=log_format,
+        workers=workers,
+        redis_url=redis,
     )
     say, warn = _voice(cfg.log_format)
     store = Store.open(settings, cfg.db)
@@ -97,12 +105,24 @@ def run(
             f"binding {cfg.host} with no API keys: anyone who can reach it may use it "
             "(`fondasi keys create NAME`)"
         )
-    say(f"loading {', '.join(cfg.models)} ...")
+    if cfg.redis_url is not None:
+        from fondasi.server.redis_limits import reachable
+
+        reachable(cfg.redis_url)
+    elif cfg.workers > 1:
+        warn(
+            f"{cfg.workers} workers without --redis: each keeps its own per-key rate limits, "
+            f"so a key may make up to {cfg.workers}× its rate"
+        )
+    processes = f" in {cfg.workers} workers" if cfg.workers > 1 else ""
+    say(f"loading {', '.join(cfg.models)}{processes} ...")
 
     def ready(address: str) -> None:
         keys = f"required ({active} active)" if locked else "off (no keys yet)"
         say(f"fondasi serving {', '.join(cfg.models)} at {address}/v1")
         say(f"  keys: {keys} · log: {_safe(url)} · text logging: {cfg.log_text}")
+        if cfg.redis_url is not None:
+            say(f"  rate limits: shared in {_safe(cfg.redis_url)}")
         say("  Ctrl-C stops after the requests in flight finish.")
 
     serve(cfg, settings, on_ready=ready)

@@ -14,6 +14,8 @@ tracing.py      OTLP trace export (when OTEL_EXPORTER_OTLP_ENDPOINT is set), JSO
 admin.py        /admin/aliases: model versions, canaries, rollbacks
 recorder.py     one log row per model request, after its last byte
 limits.py       lanes (bounded queues -> 429), rate limits, body size (413)
+redis_limits    per-key rate limits in Redis, held across workers and replicas
+processes.py    --workers N: N whole servers on one socket under uvicorn's supervisor
 runner.py       model calls on worker threads; streams across threads
 """
 

@@ -37,7 +37,7 @@ from fondasi.server import (
     v1_responses,
 )
 from fondasi.server.config import ServeConfig
-from fondasi.server.limits import BodyLimit
+from fondasi.server.limits import BodyLimit, Limiter, RateLimiter
 from fondasi.server.metrics import Metrics
 from fondasi.server.pool import ModelPool
 from fondasi.server.recorder import Recorder
@@ -92,8 +92,9 @@ def build_state(
         store=store,
         writer=LogWriter(store),
         pool=pool,
-        runner=Runner(config.workers, max(config.embed_batch * 2, 16)),
+        runner=Runner(config.threads, max(config.embed_batch * 2, 16)),
         metrics=Metrics(),
+        limiter=limiter(config),
     )
     state.metrics.known = state.serves  # labels only from served names: bounded series
     state.metrics.watch(
@@ -105,6 +106,15 @@ def build_state(
     return state
 
 
+def limiter(config: ServeConfig) -> Limiter:
+    """Rate limits in Redis when the config names one, else in this process."""
+    if config.redis_url is None:
+        return RateLimiter()
+    from fondasi.server.redis_limits import RedisRateLimiter
+
+    return RedisRateLimiter(config.redis_url)
+
+
 def create_app(state: ServerState, preload: bool = True) -> FastAPI:
     """The server app over a built state."""
 
@@ -112,6 +122,7 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.limiter.start()
         if preload:
             for ref in state.config.models:
                 await state.pool.aget(ref, state.runner.run)
@@ -119,6 +130,7 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            await state.limiter.close()
             await state.pool.aclose()
             state.runner.close()
             state.pool.close()
@@ -172,6 +184,18 @@ def run(
     config: ServeConfig, settings: Settings, on_ready: Callable[[str], None] | None = None
 ) -> None:
     """Serve until SIGINT/SIGTERM, then finish in-flight requests and flush the log."""
+    json_logs = config.log_format == "json"
+    options: dict[str, Any] = {
+        "log_level": "info" if json_logs else "warning",
+        "log_config": tracing.log_config() if json_logs else LOGGING_CONFIG,
+        "timeout_graceful_shutdown": int(config.graceful_timeout_s) or None,
+        "access_log": False,  # the recorder writes the JSON format's access lines
+    }
+    if config.workers > 1:
+        from fondasi.server.processes import run_workers
+
+        run_workers(config, settings, options, on_ready)
+        return
     state = build_state(config, settings)
     try:
         # Load before binding: a bad model id is one clear error, not a failed start-up.
@@ -183,17 +207,7 @@ def run(
         state.store.close()
         raise
     app = create_app(state, preload=False)
-    json_logs = config.log_format == "json"
-    server_config = uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="info" if json_logs else "warning",
-        log_config=tracing.log_config() if json_logs else LOGGING_CONFIG,
-        timeout_graceful_shutdown=int(config.graceful_timeout_s) or None,
-        access_log=False,  # the recorder writes the JSON format's access lines
-    )
-    server = _Server(server_config)
+    server = _Server(uvicorn.Config(app, host=config.host, port=config.port, **options))
     if on_ready is not None:
         original = server.startup
 

@@ -30,7 +30,7 @@ def _secret(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.cookies.get("fondasi_key") or None
 
 
-def check_key(request: Request) -> KeyInfo | None:
+async def check_key(request: Request) -> KeyInfo | None:
     """The caller's key (None when the server has no keys); 401 otherwise, 429 over its rate."""
     state = state_of(request)
     if not state.keys_required:
@@ -51,14 +51,14 @@ def check_key(request: Request) -> KeyInfo | None:
     if call is not None:
         call.key_id = key.id
     if key.rate_per_minute is not None:
-        state.limiter.check(key.id, key.rate_per_minute)
+        await state.limiter.check(key.id, key.rate_per_minute)
     return key
 
 
 async def authenticate(request: Request) -> KeyInfo | None:
     """``check_key``, noting the model a refused request asked for in its log row."""
     try:
-        return check_key(request)
+        return await check_key(request)
     except APIError:
         call = getattr(request.state, "call", None)
         if call is not None:
@@ -70,9 +70,9 @@ async def authenticate(request: Request) -> KeyInfo | None:
         raise
 
 
-def authenticate_admin(request: Request) -> KeyInfo | None:
+async def authenticate_admin(request: Request) -> KeyInfo | None:
     """Like ``authenticate``, and the key must be an admin key."""
-    key = check_key(request)
+    key = await check_key(request)
     if key is not None and not key.admin:
         raise APIError(
             403,

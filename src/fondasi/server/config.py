@@ -5,6 +5,8 @@ host = "127.0.0.1"
 port = 8000
 models = ["smollm2-135m-instruct", "multilingual-e5-small"]
 db = "postgresql://fondasi@127.0.0.1/fondasi"   # default: FONDASI_HOME/fondasi.db
+workers = 4              # processes on one port; replicas elsewhere share db and redis
+redis_url = "redis://127.0.0.1:6379/0"   # per-key rate limits held across all of them
 log_text = true          # keep prompts and answers (redacted) in the log
 trace_text = true        # ... and put them on the request's trace span (needs log_text)
 log_format = "json"      # one JSON object a log line, with request and trace ids
@@ -77,7 +79,19 @@ class ServeConfig(BaseModel):
     max_wait_s: float = Field(
         default=30.0, gt=0, description="Expected queue wait beyond which requests get 429."
     )
-    workers: int = Field(default=8, ge=1, le=256, description="Threads running model calls.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port; each loads the models and writes to "
+        "the one store (use PostgreSQL, and redis_url so rate limits hold in total).",
+    )
+    threads: int = Field(default=8, ge=1, le=256, description="Threads running model calls.")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for per-key rate limits shared by every worker and replica "
+        "(redis://host:6379/0); without it each process counts on its own.",
+    )
     remote_concurrency: int = Field(
         default=16, ge=1, description="Calls at once to one hosted model (local models: one)."
     )

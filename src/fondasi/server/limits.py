@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,28 +100,56 @@ class _Bucket:
     updated: float
 
 
+class Limiter(Protocol):
+    """Per-key rate limits: in this process, or shared by every worker and replica."""
+
+    async def start(self) -> None:
+        """Connect (a shared limiter checks its server is there)."""
+
+    async def check(self, key_id: str, rate: int) -> None:
+        """Take one request from the key's allowance or raise 429."""
+
+    async def close(self) -> None:
+        """Let go of connections."""
+
+
+def over_limit(rate: int, wait: float) -> APIError:
+    """The 429 for a key over its rate, with seconds until it may try again."""
+    return APIError(
+        429,
+        f"rate limit of {rate} requests a minute reached for this key",
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
 @dataclass
 class RateLimiter:
-    """A token bucket per API key: ``rate`` requests a minute, bursts up to ``rate``."""
+    """A token bucket per API key in this process: ``rate`` requests a minute, bursts up to
+    ``rate``. With several workers each counts alone; ``RedisRateLimiter`` counts for all."""
 
     buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def check(self, key_id: str, rate: int) -> None:
+    def take(self, key_id: str, rate: int) -> None:
         """Take one token or raise 429 with how long until the next one."""
         now = time.monotonic()
         bucket = self.buckets.setdefault(key_id, _Bucket(float(rate), now))
         bucket.tokens = min(float(rate), bucket.tokens + (now - bucket.updated) * rate / 60)
         bucket.updated = now
         if bucket.tokens < 1:
-            wait = math.ceil((1 - bucket.tokens) * 60 / rate)
-            raise APIError(
-                429,
-                f"rate limit of {rate} requests a minute reached for this key",
-                "rate_limit_error",
-                "rate_limit_exceeded",
-                headers={"Retry-After": str(wait)},
-            )
+            raise over_limit(rate, (1 - bucket.tokens) * 60 / rate)
         bucket.tokens -= 1
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def check(self, key_id: str, rate: int) -> None:
+        """``take``, for the async routes."""
+        self.take(key_id, rate)
+
+    async def close(self) -> None:
+        """Nothing to let go of."""
 
 
 class BodyLimit:
@@ -183,4 +212,4 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["BodyLimit", "Lane", "RateLimiter", "Ticket"]
+__all__ = ["BodyLimit", "Lane", "Limiter", "RateLimiter", "Ticket", "over_limit"]

@@ -95,5 +95,5 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format; needs a key when keys exist, unless ``metrics_public``."""
     state = state_of(request)
     if not state.config.metrics_public:
-        check_key(request)
+        await check_key(request)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ from fondasi.monitor.writer import LogWriter
 from fondasi.registry import close_matches
 from fondasi.server.config import ServeConfig
 from fondasi.server.errors import APIError
-from fondasi.server.limits import RateLimiter
+from fondasi.server.limits import Limiter, RateLimiter
 from fondasi.server.metrics import Metrics
 from fondasi.server.pool import ModelPool
 from fondasi.server.runner import Runner
@@ -51,7 +51,7 @@ class ServerState:
     pool: ModelPool
     runner: Runner
     metrics: Metrics
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: Limiter = field(default_factory=RateLimiter)
     rng: random.Random = field(default_factory=random.Random)
     recent: OrderedDict[str, str | None] = field(default_factory=OrderedDict)
     _keys: dict[str, KeyInfo] = field(default_factory=dict)
