@@ -136,7 +136,7 @@ def test_a_client_left_open_goes_with_its_ended_loop(served: Any, tmp_path: Path
 
     for _ in range(3):  # each asyncio.run is a new loop, and no aclose
         assert asyncio.run(read()) == "Echo: halo"
-    assert len(hosted._async) == 1  # only the last loop's client is still kept
+    assert len(hosted._async) <= 1  # at most the last loop's client is still kept
 
     async def read_and_close() -> str:
         try:

@@ -14,7 +14,8 @@ from fondasi.backends.hosted import (
     key_refused,
     nothing_to_embed,
 )
-from fondasi.backends.hosted_dialect import CallAssembler, choice, finish_for, image_ref, turns
+from fondasi.backends.hosted_dialect import choice, image_ref, turns
+from fondasi.backends.openai_wire import PATH, Events, Reader, body_for
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
@@ -26,9 +27,6 @@ from fondasi.types import (
     ImageOptions,
     Message,
     Role,
-    TokenLogprob,
-    TopLogprob,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -98,25 +96,6 @@ def dialect(options: GenerateOptions) -> dict[str, Any]:
     return fields
 
 
-def logprobs_of(choice_logprobs: Any) -> list[TokenLogprob] | None:
-    """A streamed choice's ``logprobs.content`` as fondasi's token log-probabilities."""
-    content = getattr(choice_logprobs, "content", None) if choice_logprobs else None
-    if not content:
-        return None
-    return [
-        TokenLogprob(
-            token=item.token,
-            logprob=item.logprob,
-            bytes=item.bytes,
-            top_logprobs=[
-                TopLogprob(token=top.token, logprob=top.logprob, bytes=top.bytes)
-                for top in item.top_logprobs or []
-            ],
-        )
-        for item in content
-    ]
-
-
 def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> ProviderError:
     """An openai SDK failure as a ProviderError; never echoes the key."""
     import openai
@@ -182,11 +161,15 @@ class OpenAIModel(HostedModel):
         self, messages: list[dict[str, Any]], options: GenerateOptions
     ) -> Iterator[Chunk]:
         request = self._request(messages, options)
+        import httpx
+
         try:
-            events = self.client.chat.completions.create(**request)
+            response = self.client.post(
+                PATH, body=body_for(request), cast_to=httpx.Response, stream=True
+            )
         except Exception as exc:
             raise translate(self.provider, exc, self.key_env) from exc
-        return self._read(events, request["messages"])
+        return self._read(response, request["messages"])
 
     def _request(self, messages: list[dict[str, Any]], options: GenerateOptions) -> dict[str, Any]:
         """The chat completion's arguments, the same for the sync and async clients."""
@@ -206,29 +189,37 @@ class OpenAIModel(HostedModel):
             **extra,
         }
 
-    def _read(self, events: Any, messages: list[dict[str, Any]]) -> Iterator[Chunk]:
-        reader = _Reader(self)
+    def _read(self, response: Any, messages: list[dict[str, Any]]) -> Iterator[Chunk]:
+        reader = Reader(self)
         try:
-            for event in events:
+            for event in Events().read(response.iter_lines()):
                 yield from reader.feed(event)
         except Exception as exc:
             raise reader.broke_off(exc) from exc
+        finally:
+            response.close()
         yield reader.last(messages)
 
     async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
         """Like ``stream``, on the SDK's async client (made on first use, same endpoint)."""
+        import httpx
+
         request = self._request(messages_for(prompt), options)
         try:
-            events = await self.async_client().chat.completions.create(**request)
+            response = await self.async_client().post(
+                PATH, body=body_for(request), cast_to=httpx.Response, stream=True
+            )
         except Exception as exc:
             raise translate(self.provider, exc, self.key_env) from exc
-        reader = _Reader(self)
+        reader = Reader(self)
         try:
-            async for event in events:
+            async for event in Events().aread(response.aiter_lines()):
                 for chunk in reader.feed(event):
                     yield chunk
         except Exception as exc:
             raise reader.broke_off(exc) from exc
+        finally:
+            await response.aclose()
         yield reader.last(request["messages"])
 
     def open_async(self) -> Any:
@@ -261,53 +252,6 @@ class OpenAIModel(HostedModel):
     def _vectors(self, response: Any, texts: int) -> npt.NDArray[np.float32]:
         rows = sorted(response.data, key=lambda item: item.index)
         return self.normalised_rows([row.embedding for row in rows], texts)
-
-
-class _Reader:
-    """One streamed answer read event by event (the same for the sync and async clients)."""
-
-    def __init__(self, model: OpenAIModel) -> None:
-        self.model = model
-        self.parts: list[str] = []
-        self.calls = CallAssembler(model.provider)
-        self.length = False
-        self.usage: Usage | None = None
-
-    def feed(self, event: Any) -> Iterator[Chunk]:
-        """The chunks one server-sent event makes (tool-call fragments are only kept)."""
-        if event.usage is not None:
-            self.usage = Usage(
-                prompt_tokens=event.usage.prompt_tokens or 0,
-                completion_tokens=event.usage.completion_tokens or 0,
-            )
-        for answer in event.choices or []:
-            delta = answer.delta
-            for fragment in (delta.tool_calls if delta else None) or []:
-                function = fragment.function
-                arguments = function.arguments if function else None
-                self.calls.add(fragment.index, arguments, id=fragment.id)
-                self.calls.name(fragment.index, function.name if function else None)
-            text = delta.content if delta else None
-            logprobs = logprobs_of(answer.logprobs)
-            if text or logprobs:
-                self.parts.append(text or "")
-                yield Chunk(text=text or "", logprobs=logprobs)
-            if answer.finish_reason == "length":
-                self.length = True
-
-    def broke_off(self, exc: Exception) -> ProviderError:
-        """A failure mid-stream, as the error to raise."""
-        error = translate(self.model.provider, exc, self.model.key_env)
-        return ProviderError(self.model.provider, f"the stream broke off: {error}")
-
-    def last(self, messages: list[dict[str, Any]]) -> Chunk:
-        """The final chunk: whole tool calls, usage (counted here if none came), finish."""
-        made = self.calls.finish_all()
-        usage = self.usage
-        if usage is None:  # some compatible servers send no usage: count it ourselves
-            prompt = "\n".join(m["content"] for m in messages if isinstance(m["content"], str))
-            usage = self.model.estimated_usage(prompt, "".join(self.parts))
-        return Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, self.length))
 
 
 class OpenAIImages(HostedModel):

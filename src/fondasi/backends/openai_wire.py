@@ -1,0 +1,154 @@
+"""A streamed chat completion read straight off the wire, for the sync and async clients.
+
+The SDK still makes the request (endpoint, key, headers, timeout, trace hooks, and its
+typed errors for a refused one) but hands back the raw response: the events are read as
+plain JSON, not first validated into pydantic models. Building those models for every
+event cost more CPU than the rest of a proxied request together (``bench/serve_proxy.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from fondasi.backends.hosted_dialect import CallAssembler, finish_for
+from fondasi.types import Chunk, TokenLogprob, TopLogprob, Usage
+
+if TYPE_CHECKING:
+    from fondasi.backends.openai_api import OpenAIModel
+    from fondasi.backends.remote import ProviderError
+
+PATH = "/chat/completions"
+
+
+def body_for(request: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body: unset options are left out rather than sent as null (some compatible
+    servers refuse a null ``stop`` or ``seed``)."""
+    return {name: value for name, value in request.items() if value is not None}
+
+
+class Events:
+    """Server-sent events, line by line, as the JSON objects their data holds."""
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.done = False
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        """The event a blank line completes, else None; ``[DONE]`` ends the stream."""
+        if line.startswith("data:"):
+            self.data.append(line[6:] if line.startswith("data: ") else line[5:])
+            return None
+        if line or not self.data:  # event:, id:, retry: or a comment; or a stray blank
+            return None
+        data, self.data = "\n".join(self.data), []
+        if data.strip() == "[DONE]":
+            self.done = True
+            return None
+        event = json.loads(data)
+        if not isinstance(event, dict):
+            raise ValueError(f"an event that is not a JSON object: {data[:200]}")
+        if event.get("error"):  # a failure after the 200, told in the stream
+            import openai
+
+            error = event["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise openai.APIError(str(message or error), request=None, body=error)  # type: ignore[arg-type]
+        return event
+
+    # After [DONE] the rest of the body is still read (not parsed): a response closed
+    # before its end closes its connection, and the next request would open a new one.
+
+    def read(self, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Every event in ``lines``, up to ``[DONE]``."""
+        for line in lines:
+            event = None if self.done else self.feed(line)
+            if event is not None:
+                yield event
+        last = None if self.done else self.feed("")  # a last event with no blank line
+        if last is not None:
+            yield last
+
+    async def aread(self, lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+        """``read`` for an async response."""
+        async for line in lines:
+            event = None if self.done else self.feed(line)
+            if event is not None:
+                yield event
+        last = None if self.done else self.feed("")
+        if last is not None:
+            yield last
+
+
+def logprobs_of(choice_logprobs: Any) -> list[TokenLogprob] | None:
+    """A streamed choice's ``logprobs.content`` as fondasi's token log-probabilities."""
+    content = choice_logprobs.get("content") if isinstance(choice_logprobs, dict) else None
+    if not content:
+        return None
+    return [
+        TokenLogprob(
+            token=item["token"],
+            logprob=item["logprob"],
+            bytes=item.get("bytes"),
+            top_logprobs=[
+                TopLogprob(token=top["token"], logprob=top["logprob"], bytes=top.get("bytes"))
+                for top in item.get("top_logprobs") or []
+            ],
+        )
+        for item in content
+    ]
+
+
+class Reader:
+    """One streamed answer read event by event."""
+
+    def __init__(self, model: OpenAIModel) -> None:
+        self.model = model
+        self.parts: list[str] = []
+        self.calls = CallAssembler(model.provider)
+        self.length = False
+        self.usage: Usage | None = None
+
+    def feed(self, event: dict[str, Any]) -> Iterator[Chunk]:
+        """The chunks one event makes (tool-call fragments are only kept)."""
+        usage = event.get("usage")
+        if usage:
+            self.usage = Usage(
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=usage.get("completion_tokens") or 0,
+            )
+        for answer in event.get("choices") or []:
+            delta = answer.get("delta") or {}
+            for fragment in delta.get("tool_calls") or []:
+                function = fragment.get("function") or {}
+                index = fragment.get("index", 0)
+                self.calls.add(index, function.get("arguments"), id=fragment.get("id"))
+                self.calls.name(index, function.get("name"))
+            text = delta.get("content")
+            logprobs = logprobs_of(answer.get("logprobs"))
+            if text or logprobs:
+                self.parts.append(text or "")
+                yield Chunk(text=text or "", logprobs=logprobs)
+            if answer.get("finish_reason") == "length":
+                self.length = True
+
+    def broke_off(self, exc: Exception) -> ProviderError:
+        """A failure mid-stream, as the error to raise."""
+        from fondasi.backends.openai_api import translate
+        from fondasi.backends.remote import ProviderError
+
+        error = translate(self.model.provider, exc, self.model.key_env)
+        return ProviderError(self.model.provider, f"the stream broke off: {error}")
+
+    def last(self, messages: list[dict[str, Any]]) -> Chunk:
+        """The final chunk: whole tool calls, usage (counted here if none came), finish."""
+        made = self.calls.finish_all()
+        usage = self.usage
+        if usage is None:  # some compatible servers send no usage: count it ourselves
+            prompt = "\n".join(m["content"] for m in messages if isinstance(m["content"], str))
+            usage = self.model.estimated_usage(prompt, "".join(self.parts))
+        return Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, self.length))
+
+
+__all__ = ["PATH", "Events", "Reader", "body_for", "logprobs_of"]
