@@ -91,6 +91,7 @@ class DecodeBatcher:
         self._thread: threading.Thread | None = None  # the latest scheduler, for close()
         self._hooked = False  # close() registered to run at exit
         self.widest = 0  # most rows one step has decoded: how much batching happened
+        self.steps = 0  # batched decode steps run so far
         # The batch, touched by the scheduler thread only.
         self._jobs: list[Job] = []
         self._cache: Any = None
@@ -210,6 +211,7 @@ class DecodeBatcher:
 
         rows = len(self._jobs)
         self.widest = max(self.widest, rows)
+        self.steps += 1
         self._mask = torch.cat([self._mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
         out = self.model(
             input_ids=self._last.view(rows, 1),
