@@ -103,7 +103,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): pyproject.toml Makefile
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet 'litellm[proxy]==1.106.2'
-	$(BENCH_VENV)/bin/pip install --quiet -e '.[openai,serve]'
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[openai,serve,guard]'
 	touch $(BENCH_STAMP)
 
 bench-client: $(BENCH_STAMP)

@@ -5,14 +5,15 @@ pass-through and LiteLLM's proxy.
     .venv-bench/bin/python bench/serve_proxy.py [--clients 1,16] [--seconds 8] [--rounds 3]
 
 LiteLLM is not a fondasi dependency: it lives only in ``.venv-bench``. The upstream is the
-test fake (``tests/fakes/openai_server.py``, answering at once) in its own process. Four
+test fake (``tests/fakes/openai_server.py``, answering at once) in its own process. Five
 targets get the same chat request (16 tokens at most) from each number of concurrent
 clients in ``--clients`` for ``--seconds``, rounds rotating the order so background load
 hits all alike: the upstream itself (the anchor); a **bare pass-through** (FastAPI and one
 pooled ``httpx.AsyncClient`` forwarding the body and streaming the answer back: no keys,
 no logging — the practical limit for a Python proxy on this machine); ``fondasi serve``
 with the upstream as a provider (``fake:gpt-test``, an API key, retries and breaker on,
-every request logged to SQLite); and ``litellm --config`` with the upstream as
+every request logged to SQLite), once more with a guard policy masking personal data
+in prompts and answers; and ``litellm --config`` with the upstream as
 ``openai/gpt-test`` and a master key (no database).
 
 Per target and client count: requests/s and its ratio to the bare pass-through's, p50 and
@@ -140,7 +141,9 @@ def start_all(folder: Path) -> tuple[dict[str, Target], dict[str, float]]:
     home = folder / "home"
     home.mkdir()
     (home / "config.toml").write_text(
-        f'[providers.fake]\nadapter = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n',
+        f'[providers.fake]\nadapter = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n'
+        # The guard a team puts on a hosted model: personal data masked both ways.
+        '[guard.policies.pii]\ninput = { pii = "mask" }\noutput = { pii = "mask" }\n',
         encoding="utf-8",
     )
     db = str(folder / "logs.db")
@@ -159,6 +162,13 @@ def start_all(folder: Path) -> tuple[dict[str, Target], dict[str, float]]:
         [*serve, "--port", str(fondasi_port), "--db", db], env=fondasi_env, **quiet
     )
     fondasi_ready = wait(f"http://127.0.0.1:{fondasi_port}/health", fondasi)
+    guarded_port = free_port()
+    guarded = subprocess.Popen(
+        [*serve, "--guard", "pii", "--port", str(guarded_port), "--db", db],
+        env=fondasi_env,
+        **quiet,
+    )
+    wait(f"http://127.0.0.1:{guarded_port}/health", guarded)
     master = "sk-" + secrets.token_hex(32)
     (folder / "litellm.yaml").write_text(
         "model_list:\n  - model_name: gpt-test\n    litellm_params:\n"
@@ -174,7 +184,7 @@ def start_all(folder: Path) -> tuple[dict[str, Target], dict[str, float]]:
         env={**env, "LITELLM_MASTER_KEY": master},
         **quiet,
     )
-    processes = (upstream, bare, fondasi, litellm)
+    processes = (upstream, bare, fondasi, guarded, litellm)
     try:
         wait(f"http://127.0.0.1:{bare_port}/health", bare)
         wait(f"http://127.0.0.1:{litellm_port}/health/liveliness", litellm)
@@ -188,6 +198,9 @@ def start_all(folder: Path) -> tuple[dict[str, Target], dict[str, float]]:
         # fondasi serves the upstream under its provider-prefixed id.
         "fondasi serve": Target(
             f"http://127.0.0.1:{fondasi_port}/v1", fondasi_key, "fake:gpt-test", fondasi
+        ),
+        "fondasi serve, PII guard": Target(
+            f"http://127.0.0.1:{guarded_port}/v1", fondasi_key, "fake:gpt-test", guarded
         ),
         "LiteLLM proxy": Target(f"http://127.0.0.1:{litellm_port}/v1", master, "gpt-test", litellm),
     }
@@ -259,7 +272,9 @@ def report(
         p50 = {name: median([median(r.latencies) for r in rs]) for name, rs in runs.items()}
         cpu = {name: median([r.cpu_per_request for r in rs]) for name, rs in runs.items()}
         for name, rs in runs.items():
-            p95 = median([sorted(r.latencies)[int(0.95 * len(r.latencies))] for r in rs])
+            p95 = median(
+                [sorted(r.latencies)[int(0.95 * len(r.latencies))] for r in rs if r.latencies]
+            )
             table.add_row(
                 name,
                 str(count),

@@ -19,6 +19,7 @@ from fondasi.tune.data import check_rows, detect_task, read_rows
 
 from .conftest import Cli
 from .fakes.serve import free_port
+from .hiding import hidden_env
 
 SMOL = "smollm2-135m-instruct"
 
@@ -134,3 +135,15 @@ def test_bad_input_is_one_clear_error(cli: Cli, args: list[str], message: str) -
     assert done.stderr.startswith("error: ")
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_guard_missing_its_package_stops_the_server_before_it_binds(
+    cli: Cli, tmp_path: Path
+) -> None:
+    hidden = hidden_env(tmp_path / "site", "lokal")
+    port = free_port()
+    done = cli("serve", "--models", SMOL, "--guard", "standard", "--port", str(port), env=hidden)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert "pip install 'fondasi[guard]'" in done.stderr
+    assert "fondasi serving" not in done.stdout

@@ -69,7 +69,11 @@ def load_policy(settings: Settings, name: str | None) -> Any:
         return None
     from fondasi.guard import load_policy as load  # type: ignore[attr-defined,unused-ignore]
 
-    return load(settings, name)
+    policy = load(settings, name)
+    # Every filter loads now (its package, its model): a missing extra is an error at start,
+    # not a 500 on each request, and the first request does not wait for a model to load.
+    policy.scan("fondasi")
+    return policy
 
 
 def build_state(
