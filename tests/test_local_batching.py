@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 import fondasi
-from fondasi.backends.decode_batching import MAX_BATCH, batchable
+from fondasi.backends.decode_batching import MAX_BATCH
+from fondasi.backends.llama_rows import SLOTS
+from fondasi.backends.torch_rows import batchable
 from fondasi.server.pool import batch_size
 from fondasi.settings import Settings
 from fondasi.types import Chunk, GenerateOptions, Message, Role
@@ -26,6 +28,14 @@ ASKED = [
     "Name three fruits.",
     "Write a haiku about the sea.",
     "What is 2+2?",
+]
+# Own limits, stops and seeds, asked at once.
+CASES = [
+    (ASKED[0], GenerateOptions(max_tokens=3)),
+    (ASKED[1], GenerateOptions(max_tokens=40, stop=["\n"])),
+    (ASKED[2], GenerateOptions(max_tokens=40, stop=[","])),
+    (ASKED[3], GenerateOptions(max_tokens=16, temperature=0.9, top_p=0.9, seed=11)),
+    ("Tell me a joke.", GenerateOptions(max_tokens=20, temperature=0.8, seed=7)),
 ]
 T = TypeVar("T")
 
@@ -87,32 +97,68 @@ def test_greedy_answers_batched_equal_those_asked_alone(smol: Any) -> None:
     assert scheduler.widest >= 2  # they really shared decode steps
 
 
-def test_streams_keep_their_own_limits_stops_and_seeds(smol: Any) -> None:
-    cases = [
-        (ASKED[0], GenerateOptions(max_tokens=3)),
-        (ASKED[1], GenerateOptions(max_tokens=40, stop=["\n"])),
-        (ASKED[2], GenerateOptions(max_tokens=40, stop=[","])),
-        (ASKED[3], GenerateOptions(max_tokens=16, temperature=0.9, top_p=0.9, seed=11)),
-        ("Tell me a joke.", GenerateOptions(max_tokens=20, temperature=0.8, seed=7)),
-    ]
-    expected = [outcome(alone(smol, text, options)) for text, options in cases]
-    got = [
-        outcome(chunks) for chunks in together([partial(batched, smol, *case) for case in cases])
-    ]
+@pytest.fixture(scope="module")
+def cpp(smol: Any, shared_settings: Settings) -> Any:
+    """The same GGUF file through llama.cpp, quantised as it ships."""
+    return fondasi.model(f"llamacpp:{smol.spec.path}", shared_settings)
+
+
+@pytest.fixture(params=["transformers", "llama.cpp"])
+def local(request: pytest.FixtureRequest) -> Any:
+    """SmolLM2-135M-Instruct on each local engine."""
+    return request.getfixturevalue("smol" if request.param == "transformers" else "cpp")
+
+
+def llama_alone(cpp: Any, text: str, most: int) -> str:
+    """llama-cpp-python's own greedy loop over the same prompt tokens, in its own context."""
+    backend = cpp.backend
+    tokens = backend._tokens(chat(text))
+    backend._forget_last_call()
+    answer: list[int] = []
+    for token in backend.llm.generate(tokens, temp=0, top_k=0, min_p=0.0, repeat_penalty=1.0):
+        if token == backend.llm.token_eos() or len(answer) >= most:
+            break
+        answer.append(token)
+    return str(backend.llm.detokenize(answer, prev_tokens=tokens).decode())
+
+
+def test_llama_cpp_greedy_answers_batched_equal_those_asked_alone(cpp: Any) -> None:
+    expected = [llama_alone(cpp, text, 32) for text in ASKED]
+    scheduler = cpp.backend.batcher
+    scheduler.widest = 0
+    options = GenerateOptions(max_tokens=32)
+    answers = together([partial(cpp.generate, chat(text), options=options) for text in ASKED])
+    assert [answer.text for answer in answers] == expected
+    assert scheduler.widest >= 2
+
+
+def test_streams_keep_their_own_limits_stops_and_seeds(local: Any) -> None:
+    # Alone: one at a time, each the only row (llama.cpp's sampler is not ours, so its
+    # reference is its own batch of one); together: all at once.
+    expected = [outcome(batched(local, *case)) for case in CASES]
+    got = [outcome(chunks) for chunks in together([partial(batched, local, *c) for c in CASES])]
     assert got == expected
     assert got[0][1:] == (3, "length")
     assert "\n" not in got[1][0] and got[1][2] == "stop"
     assert "," not in got[2][0]
 
 
-def test_grammar_and_logprobs_are_kept_per_request_in_a_batch(smol: Any) -> None:
+def test_transformers_streams_equal_generate_alone_with_limits_stops_and_seeds(
+    smol: Any,
+) -> None:
+    expected = [outcome(alone(smol, text, options)) for text, options in CASES]
+    got = [outcome(chunks) for chunks in together([partial(batched, smol, *c) for c in CASES])]
+    assert got == expected  # a seed draws the same tokens batched as in generate
+
+
+def test_grammar_and_logprobs_are_kept_per_request_in_a_batch(local: Any) -> None:
     cases = [
         ("Is Paris in France? Answer yes or no.", GenerateOptions(grammar='start: "yes" | "no"')),
         (ASKED[0], GenerateOptions(max_tokens=8, logprobs=True, top_logprobs=2)),
         (ASKED[1], GenerateOptions(max_tokens=24)),
     ]
-    expected = [alone(smol, text, options) for text, options in cases]
-    got = together([partial(batched, smol, *case) for case in cases])
+    expected = [batched(local, text, options) for text, options in cases]
+    got = together([partial(batched, local, *case) for case in cases])
     assert [outcome(chunks) for chunks in got] == [outcome(chunks) for chunks in expected]
     assert outcome(got[0])[0] in {"yes", "no"}
     mine, theirs = got[1][-1].logprobs, expected[1][-1].logprobs
@@ -121,7 +167,8 @@ def test_grammar_and_logprobs_are_kept_per_request_in_a_batch(smol: Any) -> None
     assert [p.logprob for p in mine] == pytest.approx([p.logprob for p in theirs], abs=1e-4)
 
 
-def test_a_reader_leaving_mid_stream_frees_its_row(smol: Any) -> None:
+def test_a_reader_leaving_mid_stream_frees_its_row(local: Any) -> None:
+    smol = local
     scheduler = smol.backend.batcher
     before = scheduler.steps
     story = smol.backend.stream(
@@ -155,12 +202,9 @@ def test_only_plain_full_attention_decoders_batch(tmp_path: Path) -> None:
     assert not batchable(gemma)  # sliding-window layers keep a cache of their own shape
 
 
-def test_the_lane_of_a_batching_model_has_one_slot_per_row(
-    shared_settings: Settings, smol: Any
-) -> None:
-    cpp = fondasi.model(f"llamacpp:{smol.spec.path}", shared_settings)
+def test_the_lane_of_a_batching_model_has_one_slot_per_row(smol: Any, cpp: Any) -> None:
     assert batch_size(smol) == smol.backend.batch_size == MAX_BATCH
-    assert batch_size(cpp) == 1  # llama.cpp runs one call at a time
+    assert batch_size(cpp) == cpp.backend.batch_size == SLOTS
 
 
 @pytest.fixture

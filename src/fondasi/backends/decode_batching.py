@@ -1,15 +1,16 @@
 """Dynamic batching of decode steps: concurrent generations on one model share each forward.
 
-One scheduler thread per model owns the batch. A new request is prefilled alone (its prompt
-through the model into a fresh cache, as an unbatched call does), picks its first token, and
-its cache joins the batch's, left-padded to a common length. Each step then runs one forward
-over the newest token of every active request; each request picks its own next token
-(greedy, or sampled at its own temperature and top_p from its own seeded generator, after its
-grammar mask and log-probability recording). Requests join and leave at step boundaries. A
-reader that stops reading sets ``cancel`` and its row leaves at the next step.
+One scheduler thread per model owns the batch; a ``Rows`` engine holds the model's side of
+it (transformers: ``torch_rows``; llama.cpp: ``llama_rows``). A new request is prefilled
+alone (its prompt read as an unbatched call reads it), picks its first token, and becomes a
+row. Each step then runs one forward over the newest token of every row; each request picks
+its own next token (greedy, or sampled at its own temperature and top_p from its own seeded
+generator, after its grammar mask and log-probability recording). Requests join and leave at
+step boundaries. A reader that stops reading sets ``cancel`` and its row leaves at the next
+step.
 
     reader threads                 scheduler thread
-    submit(job) ──> pending ──>    prefill alone, pick token 1, join the batch
+    submit(job) ──> pending ──>    prefill alone, pick token 1, add a row
     job.out.get() <── token ──     step: one forward for all rows, each row picks its token
     cancel.set()  ──────────>      row dropped; finished rows dropped; idle: thread ends
 
@@ -21,13 +22,14 @@ batch took about 50 s here; this keeps every request's own settings.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import queue
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fondasi.backends.stops import StopScanner
 from fondasi.types import Chunk, Usage
@@ -37,11 +39,6 @@ if TYPE_CHECKING:
 
 # Most sequences decoded together: the server gives a batching model this many lane slots.
 MAX_BATCH = 16
-
-# transformers' default top-k: the unbatched path asks ``generate`` for top_k=None, which its
-# generation config fills with 50, so sampled answers keep to the 50 likeliest tokens there too
-# (and a seed gives the same text batched or not).
-SAMPLE_TOP_K = 50
 
 DONE = None  # put on a job's queue after its last token
 
@@ -59,45 +56,63 @@ class Job:
     out: queue.Queue[int | BaseException | None] = field(default_factory=queue.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
     answer: list[int] = field(default_factory=list)  # picked so far (scheduler thread)
-    generator: Any = None  # torch.Generator for a seeded sampled job
+    generator: Any = None  # the engine's random generator for a seeded sampled job
 
 
-def batchable(model: Any) -> bool:
-    """Whether rows of this model's cache can be padded and merged: every layer a plain
-    full-attention ``DynamicLayer`` and positions passed in (left padding moves them)."""
-    import inspect
+class Rows(Protocol):
+    """A model's side of the batch: its cache rows, one forward per step, its sampler."""
 
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+    def reserve(self, job: Job) -> bool:
+        """Set aside the cache room the job may need; False if there is none now (the job
+        then waits for rows to leave)."""
 
-    try:
-        cache = DynamicCache(config=model.config)
-    except Exception:  # a config the cache cannot read: not a plain decoder
-        return False
-    plain = bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
-    return plain and "position_ids" in inspect.signature(model.forward).parameters
+    def generator(self, seed: int) -> Any:
+        """A random generator seeded for one job."""
+
+    def prefill(self, job: Job) -> Any:
+        """Read the job's prompt alone; the logits of its first answer token (numpy)."""
+
+    def add(self, job: Job) -> None:
+        """Make the job just prefilled the last row."""
+
+    def step(self, tokens: list[int]) -> Any:
+        """One forward over each row's newest token; logits, one numpy row per row."""
+
+    def discard(self, job: Job) -> None:
+        """Forget a job that ended before it became a row (on its first token, or cancelled)."""
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these rows, in this order (their room given back)."""
+
+    def reset(self) -> None:
+        """Forget every row (after a failure)."""
+
+    def choose(self, job: Job, row: Any) -> int:
+        """The job's next token from its (masked) logits: greedy or sampled."""
 
 
 class DecodeBatcher:
     """Decodes the jobs submitted to one model together, one forward per step."""
 
-    def __init__(self, model: Any, eos: set[int], max_batch: int = MAX_BATCH) -> None:
-        self.model = model
-        self.eos = eos
+    def __init__(
+        self,
+        rows: Rows,
+        eos: Collection[int],
+        max_batch: int = MAX_BATCH,
+        scope: Callable[[], Any] = contextlib.nullcontext,
+    ) -> None:
+        self.rows = rows
+        self.eos = frozenset(eos)
         self.max_batch = max_batch
+        self._scope = scope  # what the scheduler thread runs inside (torch.inference_mode)
         self._lock = threading.Lock()
         self._pending: deque[Job] = deque()
+        self._jobs: list[Job] = []  # the rows' jobs, in row order
         self._worker: threading.Thread | None = None  # the scheduler, while it has work
         self._thread: threading.Thread | None = None  # the latest scheduler, for close()
         self._hooked = False  # close() registered to run at exit
         self.widest = 0  # most rows one step has decoded: how much batching happened
         self.steps = 0  # batched decode steps run so far
-        # The batch, touched by the scheduler thread only.
-        self._jobs: list[Job] = []
-        self._cache: Any = None
-        self._mask: Any = None  # (rows, cached length): 0 where a row is left padding
-        self._positions: Any = None  # (rows,): the position of each row's next token
-        self._last: Any = None  # (rows,): each row's newest token, the next step's input
 
     @property
     def active(self) -> int:
@@ -107,10 +122,8 @@ class DecodeBatcher:
 
     def submit(self, job: Job) -> None:
         """Queue a job; it joins the batch at the next step boundary."""
-        import torch
-
         if job.seed is not None and job.temperature > 0:
-            job.generator = torch.Generator().manual_seed(job.seed)
+            job.generator = self.rows.generator(job.seed)
         with self._lock:
             self._pending.append(job)
             if self._worker is None:
@@ -137,16 +150,21 @@ class DecodeBatcher:
             worker.join(timeout)  # also one that has just said it is done but not yet ended
 
     def _run(self) -> None:
-        import torch
-
-        with torch.inference_mode():
+        with self._scope():
             while True:
+                joining: list[Job] = []
                 with self._lock:
                     if not self._jobs and not self._pending:
                         self._worker = None  # a later submit starts a new thread
                         return
-                    room = min(self.max_batch - len(self._jobs), len(self._pending))
-                    joining = [self._pending.popleft() for _ in range(room)]
+                    # First come, first served: a job the cache has no room for yet waits,
+                    # and so do those behind it.
+                    while (
+                        self._pending
+                        and len(self._jobs) + len(joining) < self.max_batch
+                        and self.rows.reserve(self._pending[0])
+                    ):
+                        joining.append(self._pending.popleft())
                 try:
                     for job in joining:
                         self._join(job)
@@ -155,96 +173,48 @@ class DecodeBatcher:
                 except BaseException as exc:  # the model failed: every job hears of it
                     with self._lock:
                         failed, self._jobs = self._jobs, []
-                    self._cache = self._mask = self._positions = self._last = None
+                    self.rows.reset()
                     for job in {id(job): job for job in [*failed, *joining]}.values():
                         job.out.put(exc)
 
     def _join(self, job: Job) -> None:
-        """Prefill the job's prompt alone, pick its first token, and add it to the batch."""
-        import torch
-        from transformers import DynamicCache
-
-        if job.cancel.is_set():
+        """Prefill the job's prompt alone, pick its first token, and add it as a row."""
+        if job.cancel.is_set():  # the reader left while the job waited
             job.out.put(DONE)
-            return
-        ids = torch.tensor([job.prompt])
-        cache = DynamicCache(config=self.model.config)
-        out = self.model(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            position_ids=torch.arange(ids.shape[1]).unsqueeze(0),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        if not self._pick(job, out.logits[0, -1].float()):
-            return
-        length = ids.shape[1]
-        with self._lock:
-            if not self._jobs:
-                self._cache, self._mask = cache, torch.ones((1, length), dtype=torch.long)
-            else:
-                self._merge(cache, length)
-            self._jobs.append(job)
-        self._positions = _append(self._positions, length)
-        self._last = _append(self._last, job.answer[-1])
-
-    def _merge(self, cache: Any, length: int) -> None:
-        """Add one row's cache to the batch, left-padding whichever is shorter."""
-        import torch
-
-        have = self._mask.shape[1]
-        if length > have:
-            for layer in self._cache.layers:
-                layer.keys, layer.values = _pad(layer.keys, length), _pad(layer.values, length)
-            self._mask = _pad(self._mask, length)
-        width = max(length, have)
-        for layer, new in zip(self._cache.layers, cache.layers, strict=True):
-            layer.keys = torch.cat([layer.keys, _pad(new.keys, width)])
-            layer.values = torch.cat([layer.values, _pad(new.values, width)])
-        row = _pad(torch.ones((1, length), dtype=torch.long), width)
-        self._mask = torch.cat([self._mask, row])
+            self.rows.discard(job)
+        elif self._pick(job, self.rows.prefill(job)):
+            self.rows.add(job)
+            with self._lock:
+                self._jobs.append(job)
+        else:
+            self.rows.discard(job)
 
     def _step(self) -> None:
         """One forward over every row's newest token; each row picks its next one."""
-        import torch
-
         rows = len(self._jobs)
         self.widest = max(self.widest, rows)
         self.steps += 1
-        self._mask = torch.cat([self._mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
-        out = self.model(
-            input_ids=self._last.view(rows, 1),
-            attention_mask=self._mask,
-            position_ids=self._positions.view(rows, 1),
-            past_key_values=self._cache,
-            use_cache=True,
-        )
-        logits = out.logits[:, -1].float()
-        self._positions = self._positions + 1
-        keep = []
-        for row, job in enumerate(self._jobs):
-            if self._pick(job, logits[row]):
-                keep.append(row)
-                self._last[row] = job.answer[-1]
+        logits = self.rows.step([job.answer[-1] for job in self._jobs])
+        keep = [row for row, job in enumerate(self._jobs) if self._pick(job, logits[row])]
         if len(keep) < rows:
-            self._drop(keep)
+            self.rows.keep(keep)
+            with self._lock:
+                self._jobs = [self._jobs[row] for row in keep]
 
     def _pick(self, job: Job, scores: Any) -> bool:
         """Choose the job's next token and hand it over; False when the job is over."""
-        import torch
+        import numpy as np
 
         if job.cancel.is_set():
             job.out.put(DONE)
             return False
         try:
             if job.decoding is not None:
-                # The ids so far and a numpy view of the row: masked in place.
-                job.decoding([*job.prompt, *job.answer], scores.numpy())
-                if not torch.isfinite(scores).any():  # the grammar allows nothing: it says why
+                job.decoding([*job.prompt, *job.answer], scores)  # masked in place
+                if not np.isfinite(scores).any():  # the grammar allows nothing: it says why
                     job.out.put(DONE)
                     return False
-            token = _choose(job, scores)
+            token = self.rows.choose(job, scores)
         except Exception as exc:  # this job's grammar or settings failed, not the batch
             job.out.put(exc)
             return False
@@ -255,25 +225,6 @@ class DecodeBatcher:
             return False
         return True
 
-    def _drop(self, keep: list[int]) -> None:
-        """Keep only these rows, and cut the padding columns no row needs any more."""
-        import torch
-
-        index = torch.tensor(keep, dtype=torch.long)
-        with self._lock:
-            self._jobs = [self._jobs[row] for row in keep]
-        if not keep:
-            self._cache = self._mask = self._positions = self._last = None
-            return
-        self._cache.batch_select_indices(index)
-        self._mask, self._positions = self._mask[index], self._positions[index]
-        self._last = self._last[index]
-        start = int(self._mask.any(dim=0).long().argmax())  # first column some row reads
-        if start:
-            for layer in self._cache.layers:
-                layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
-            self._mask = self._mask[:, start:]
-
 
 def stream_job(
     batcher: DecodeBatcher,
@@ -282,25 +233,30 @@ def stream_job(
     stops: Sequence[str],
     special: Collection[int],
     logprobs: bool,
+    count_end: bool = True,
 ) -> Iterator[Chunk]:
     """Submit ``job`` and stream its text; the last chunk carries usage and why it ended.
 
     ``decode`` turns the answer's ids into text (special tokens skipped); the whole answer is
     decoded each time, so each piece keeps its leading space and a character split across
-    tokens waits for its last byte.
+    tokens waits for its last byte. ``count_end``: whether the end-of-text token counts as
+    an answer token in usage (transformers counts it, llama.cpp does not).
     """
     scanner = StopScanner(stops)
     batcher.submit(job)
     answer: list[int] = []
-    shown, ended = "", False  # ended: the scheduler said the job is over
+    shown, ended, closed = "", False, False  # ended: the end token came; closed: job over
     try:
         while not scanner.stopped:
             item = job.out.get()
             if item is DONE:
-                ended = True
+                closed = True
                 break
             if isinstance(item, BaseException):
                 raise item
+            if item in batcher.eos and not count_end:
+                ended = True
+                continue
             answer.append(item)
             text = decode(answer)
             if text.endswith("\ufffd"):
@@ -313,12 +269,12 @@ def stream_job(
         job.cancel.set()  # also when the reader leaves early: the row goes at the next step
     rest = "" if scanner.stopped else scanner.feed(decode(answer)[len(shown) :])
     if job.decoding is not None:
-        while not ended:  # the scheduler may still be feeding the grammar: wait it out
-            ended = job.out.get() is DONE
-        last = answer[-1] if answer else None
+        while not closed:  # the scheduler may still be feeding the grammar: wait it out
+            closed = job.out.get() is DONE
+        last = answer[-1] if answer and not ended else None
         # The end-of-text token is not part of the answer: no log-probability for it.
         job.decoding.finish(None if last in special else last)
-    finish = "stop" if scanner.stopped or len(answer) < job.max_new else "length"
+    finish = "stop" if ended or scanner.stopped or len(answer) < job.max_new else "length"
     yield Chunk(
         text=rest + scanner.flush(),
         logprobs=job.decoding.logprobs if job.decoding is not None and logprobs else None,
@@ -327,46 +283,10 @@ def stream_job(
     )
 
 
-def _choose(job: Job, scores: Any) -> int:
-    """Greedy, or sampled as transformers' ``generate`` samples: temperature, top-k, top_p."""
-    import torch
-    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
-
-    if job.temperature <= 0:
-        return int(torch.argmax(scores))
-    row = scores.unsqueeze(0)
-    if job.temperature != 1.0:
-        row = TemperatureLogitsWarper(job.temperature)(None, row)
-    row = TopKLogitsWarper(SAMPLE_TOP_K)(None, row)
-    if job.top_p < 1.0:
-        row = TopPLogitsWarper(job.top_p)(None, row)
-    probs = torch.softmax(row, dim=-1)
-    return int(torch.multinomial(probs, num_samples=1, generator=job.generator)[0, 0])
-
-
 def _close_later(batcher: weakref.ref[DecodeBatcher]) -> None:
     alive = batcher()
     if alive is not None:
         alive.close()
 
 
-def _pad(tensor: Any, width: int) -> Any:
-    """Left-pad the sequence axis (dim 2 of keys and values, dim 1 of a mask) with zeros."""
-    import torch.nn.functional as F
-
-    axis = 2 if tensor.dim() == 4 else 1
-    missing = width - tensor.shape[axis]
-    if missing <= 0:
-        return tensor
-    padding = (0, 0, missing, 0) if axis == 2 else (missing, 0)
-    return F.pad(tensor, padding)
-
-
-def _append(tensor: Any, value: int) -> Any:
-    import torch
-
-    row = torch.tensor([value], dtype=torch.long)
-    return row if tensor is None else torch.cat([tensor, row])
-
-
-__all__ = ["MAX_BATCH", "DecodeBatcher", "Job", "batchable", "stream_job"]
+__all__ = ["DONE", "MAX_BATCH", "DecodeBatcher", "Job", "Rows", "stream_job"]

@@ -13,9 +13,10 @@ from fondasi.backends.constrained import (
     decoding_for,
     text_logprobs,
 )
-from fondasi.backends.decode_batching import MAX_BATCH, DecodeBatcher, Job, batchable, stream_job
+from fondasi.backends.decode_batching import MAX_BATCH, DecodeBatcher, Job, stream_job
 from fondasi.backends.gguf_cache import dequantise
 from fondasi.backends.stops import StopScanner
+from fondasi.backends.torch_rows import TorchRows, batchable
 from fondasi.errors import BadInputError
 from fondasi.extras import quiet_transformers, require
 from fondasi.types import Chunk, GenerateOptions, Message, TokenLogprob, Tool, Usage
@@ -202,7 +203,8 @@ class CausalLM:
                 if eos is None:
                     eos = self.tokenizer.eos_token_id
                 ids = {int(eos)} if isinstance(eos, int) else {int(e) for e in eos or ()}
-                self._batcher = DecodeBatcher(self.model, ids, self.batch_size)
+                rows = TorchRows(self.model)
+                self._batcher = DecodeBatcher(rows, ids, self.batch_size, rows.context)
             return self._batcher
 
     def _stream_batched(self, prompt: list[int], options: GenerateOptions) -> Iterator[Chunk]:

@@ -5,27 +5,25 @@ Chosen per model with the ``llamacpp:/path/file.gguf`` id, or for every GGUF wit
 transformers. The contract is the transformers backend's: the chat template stored in the
 file, greedy or sampled decoding, stop strings, a token budget, token-by-token streaming
 and exact usage counts (fondasi renders and tokenises the prompt itself, so it knows them).
-A seed repeats its text: every call reads its whole prompt into an empty KV cache.
+A seed repeats its text: every call reads its whole prompt into empty KV cells.
+Concurrent calls are decoded together, one sequence each in a second context
+(``llama_rows``); the first context serves ``token_logprobs``.
 """
 
 from __future__ import annotations
 
-import codecs
+import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fondasi.backends.base import Capability, ModelSpec, Prompt, message_dict
-from fondasi.backends.constrained import (
-    TOOL_CALL_TAG,
-    Decoding,
-    decoding_for,
-    text_logprobs,
-)
+from fondasi.backends.constrained import TOOL_CALL_TAG, decoding_for, text_logprobs
+from fondasi.backends.decode_batching import DecodeBatcher, Job, stream_job
 from fondasi.backends.gguf_cache import check_gguf
-from fondasi.backends.stops import StopScanner
+from fondasi.backends.llama_rows import SLOTS, LlamaRows
 from fondasi.errors import BadInputError
 from fondasi.extras import require
-from fondasi.types import Chunk, GenerateOptions, TokenLogprob, Tool, Usage
+from fondasi.types import Chunk, GenerateOptions, TokenLogprob, Tool
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
@@ -50,6 +48,9 @@ class LlamaCppLM:
             caps.add(Capability.CHAT)
         self.capabilities = frozenset(caps)
         self.context_length = int(llm.n_ctx())
+        self.batch_size = SLOTS  # concurrent calls decoded together (llama_rows)
+        self._batcher: DecodeBatcher | None = None
+        self._batcher_lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         """Tokens llama.cpp's tokenizer makes of ``text`` (no BOS)."""
@@ -140,8 +141,24 @@ class LlamaCppLM:
         # would cost a memset of the whole cache (about 20 ms for SmolLM2 at 8K) per call.
         llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.llm.ctx), False)
 
+    @property
+    def batcher(self) -> DecodeBatcher:
+        """The scheduler that decodes this model's concurrent calls together."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                import llama_cpp
+
+                vocab = self.llm._model.vocab
+                ends = [
+                    t for t in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)
+                ]
+                rows = LlamaRows(self.llm, self.batch_size)
+                self._batcher = DecodeBatcher(rows, ends, self.batch_size)
+            return self._batcher
+
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:
-        """Decode token by token; the last chunk carries usage and why it ended."""
+        """Decode token by token (concurrent calls share each step); the last chunk carries
+        usage and why it ended."""
         tokens = self._tokens(prompt, options.tools)
         room = self.context_length - len(tokens)
         if room < 1:
@@ -149,56 +166,27 @@ class LlamaCppLM:
                 f"the prompt has {len(tokens)} tokens; {self.name} runs with a context of "
                 f"{self.context_length}: shorten it"
             )
-        import llama_cpp
-
         budget = min(options.max_tokens, room)
-        sampled = options.temperature > 0
-        self._forget_last_call()
         decoding = decoding_for(
             self, options, len(tokens), self._piece, self._lltokenizer, budget=budget
         )
-        self.llm.set_seed(options.seed if options.seed is not None else 0xFFFFFFFF)  # random
-        picked = self.llm.generate(
+        job = Job(
             tokens,
-            temp=options.temperature,  # 0: llama.cpp's greedy sampler
-            top_p=options.top_p if sampled else 1.0,
-            top_k=0,  # off, as in the transformers backend
-            min_p=0.0,
-            repeat_penalty=1.0,
-            logits_processor=[_masking(decoding)] if decoding is not None else None,
+            budget,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.seed,
+            decoding=decoding,
         )
-        scanner = StopScanner(options.stop)
-        answer: list[int] = []
-        ended, shown_bytes = False, 0  # ended: the model's end-of-text token came
-        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        try:
-            for token in picked:
-                if llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
-                    ended = True
-                    break
-                answer.append(token)
-                # Whole-answer detokenising keeps each piece's leading space right; the
-                # incremental decoder holds back a character split across tokens.
-                text = self.llm.detokenize(answer, prev_tokens=tokens)
-                shown = scanner.feed(utf8.decode(text[shown_bytes:]))
-                shown_bytes = len(text)
-                if shown:
-                    yield Chunk(text=shown)
-                if scanner.stopped or len(answer) >= budget:
-                    break
-        finally:
-            picked.close()  # stops llama.cpp's decoding when the reader leaves early
-        logprobs = None
-        if decoding is not None:
-            # Each token is recorded when the next one is asked for: the last one picked is
-            # still pending, unless it was the end-of-text token (never part of the answer).
-            decoding.finish(answer[-1] if answer and not ended else None)
-            logprobs = decoding.logprobs if options.logprobs else None
-        yield Chunk(
-            text=scanner.flush() + utf8.decode(b"", final=True),
-            logprobs=logprobs,
-            usage=Usage(prompt_tokens=len(tokens), completion_tokens=len(answer)),
-            finish_reason="stop" if ended or scanner.stopped or len(answer) < budget else "length",
+        detokenize = self.llm.detokenize
+
+        def decode(answer: list[int]) -> str:
+            # Whole-answer detokenising keeps each piece's leading space right.
+            text: bytes = detokenize(answer, prev_tokens=tokens)
+            return text.decode("utf-8", errors="replace")
+
+        return stream_job(
+            self.batcher, job, decode, options.stop, (), options.logprobs, count_end=False
         )
 
     def _lltokenizer(self) -> Any:
@@ -207,16 +195,6 @@ class LlamaCppLM:
 
         vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         return llguidance.llamacpp.lltokenizer_from_vocab(vocab)
-
-
-def _masking(decoding: Decoding) -> Any:
-    """llama-cpp-python's logits processor: (ids so far, logits) -> logits."""
-
-    def apply(ids: Any, logits: Any) -> Any:
-        decoding(ids, logits)
-        return logits
-
-    return apply
 
 
 class LlamaCppFactory:
