@@ -335,6 +335,8 @@ class CausalLM:
 
 def _decodes_in_batches(model: Any) -> bool:
     """A plain causal LM (not a vision or encoder-decoder model) whose cache can be merged."""
+    if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+        return False  # prompt tuning puts virtual tokens before each input: not plain rows
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
     arch = type(base).__name__
     causal = arch.endswith("ForCausalLM") or arch in OTHER_CAUSAL_LMS
