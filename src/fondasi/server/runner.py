@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -29,12 +28,14 @@ def _timeout(seconds: float) -> APIError:
 async def within(items: AsyncIterator[T], timeout: float | None) -> AsyncGenerator[T]:
     """The items of an async stream, as long as it ends within ``timeout`` (504 if not);
     closed when the reader leaves, which ends the model's generation."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    # One deadline on the loop's clock, armed around each wait (no yield inside it): unlike
+    # wait_for, it makes no task per item.
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
     try:
         while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0)
             try:
-                item = await asyncio.wait_for(anext(items), left)
+                async with asyncio.timeout_at(deadline):
+                    item = await anext(items)
             except StopAsyncIteration:
                 return
             except TimeoutError:
