@@ -114,6 +114,29 @@ def test_a_request_shows_up_in_an_otlp_receiver_with_genai_attributes(tmp_path: 
     assert {"timestamp", "level"} <= access.keys() and access["level"] == "INFO"
 
 
+def test_a_micro_batched_embedding_call_is_a_span_in_its_requests_trace(tmp_path: Path) -> None:
+    upstream = FakeState()
+    received = otlp_receiver.Received()
+    embedder = "fake:text-embedding-test"
+    trace_id, caller = secrets.token_hex(16), secrets.token_hex(8)
+    with running(upstream) as base, otlp_receiver.running(received) as collector:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        with serving(tmp_path, base, env, "--models", f"{MODEL},{embedder}") as (url, _):
+            answer = httpx.post(
+                url + "/v1/embeddings",
+                json={"model": embedder, "input": ["Selamat pagi", "Apa kabar?"]},
+                headers={"traceparent": f"00-{trace_id}-{caller}-01"},
+                timeout=60,
+            )
+            assert answer.status_code == 200, answer.text
+            assert len(answer.json()["data"]) == 2
+    mine = [span for span in received.spans if span.trace_id == trace_id]
+    [request] = [span for span in mine if span.kind == 2]  # SERVER
+    [call] = [span for span in mine if span.kind == 3]  # CLIENT, made on the batch thread
+    assert call.name == f"embeddings {embedder}" and call.parent_id == request.span_id
+    assert call.attributes["gen_ai.operation.name"] == "embeddings"
+
+
 def test_json_logs_carry_the_callers_trace_and_never_a_key(tmp_path: Path) -> None:
     upstream = FakeState()
     # A key on the store before start: the server then needs one.

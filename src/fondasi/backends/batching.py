@@ -3,11 +3,14 @@
 A server answering many clients at once calls ``embed`` with one or two texts per
 request; run one by one, the encoder works on tiny batches. ``MicroBatcher`` holds each
 request for at most ``max_wait_ms`` (or until ``max_batch`` texts are waiting), embeds
-everything waiting in one call, and hands each caller its own rows.
+everything waiting in one call, and hands each caller its own rows. The call runs in the
+context (context variables) of the batch's first caller, so its trace span belongs to that
+request's trace rather than starting one of its own.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -27,6 +30,7 @@ EmbedFn = Callable[[list[str]], "npt.NDArray[np.float32]"]
 class _Request:
     texts: list[str]
     future: Future[npt.NDArray[np.float32]] = field(default_factory=Future)
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 class MicroBatcher:
@@ -93,7 +97,7 @@ class MicroBatcher:
                 return
             texts = [text for request in taken for text in request.texts]
             try:
-                rows = self._embed(texts)
+                rows = taken[0].context.run(self._embed, texts)
             except BaseException as exc:  # every waiting caller gets the error
                 for request in taken:
                     request.future.set_exception(exc)
