@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,7 +100,8 @@ def _home(tmp_path: Path, upstream: str) -> Path:
 
 
 def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from /proc)."""
+    """Server workers whose parent is ``pid`` (from /proc): spawned processes, not, say,
+    multiprocessing's resource tracker."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -107,7 +109,9 @@ def _children(pid: int) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            if any("spawn_main" in part for part in _cmdline(int(entry))):
                 found.append(int(entry))
     return found
 
@@ -211,3 +215,24 @@ def test_a_worker_that_cannot_start_stops_the_server_with_its_error(
     assert result.returncode != 0
     assert "failed to start" in result.stderr
     assert "no-such-model-xyz" in result.stderr
+
+
+def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(tmp_path: Path) -> None:
+    upstream = FakeState()
+    with running(upstream) as base:
+        home = _home(tmp_path, base)
+        options = ("--models", MODEL, "--workers", "2", "--db", str(tmp_path / "logs.db"))
+        with serve_process(home, tmp_path / "serve.log", *options) as url:
+            supervisor = _server_pid(url)
+            before = _children(supervisor)
+            assert len(before) >= 2
+            os.kill(before[0], signal.SIGKILL)
+            deadline = time.monotonic() + 120  # a guard against hangs, not a speed check
+            while True:
+                now = _children(supervisor)
+                if before[0] not in now and len(now) >= len(before):
+                    break
+                assert time.monotonic() < deadline, f"no replacement for {before[0]}: {now}"
+                time.sleep(0.2)
+            answered = [_ask(url, "no-keys-here", n).status_code for n in range(20)]
+    assert answered == [200] * 20

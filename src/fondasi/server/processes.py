@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from fondasi.errors import FondasiError
@@ -48,10 +49,15 @@ class _Supervisor(Multiprocess):
     def init_processes(self) -> None:
         super().init_processes()
         for process in self.processes:
-            if not process.wait_until_ready(READY_TIMEOUT_S, self.should_exit):
-                self.failed = not self.should_exit.is_set()
-                self.should_exit.set()
+            if process.wait_until_ready(READY_TIMEOUT_S, self.should_exit):
+                continue
+            if self.should_exit.is_set():
                 return
+            if process.exitcode is not None and process.exitcode != STARTUP_FAILURE:
+                continue  # killed from outside while starting: the supervisor replaces it
+            self.failed = True  # its app failed to start (or hung): so would every restart
+            self.should_exit.set()
+            return
         if self.on_ready is not None:
             self.on_ready()
 
