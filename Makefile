@@ -85,8 +85,12 @@ check: lint docs test
 
 # The documentation site (mkdocs.yml): strict, so a broken link or a page missing from the nav
 # fails the build. The CLI and catalog reference pages are generated during the build
-# (docs/hooks.py). NO_MKDOCS_2_WARNING quiets Material's banner about MkDocs 2.
+# (docs/hooks.py, checked here as lint checks src). NO_MKDOCS_2_WARNING quiets Material's banner
+# about MkDocs 2.
 docs: $(STAMP)
+	$(VENV)/bin/ruff format --check docs/hooks.py
+	$(VENV)/bin/ruff check docs/hooks.py
+	$(VENV)/bin/mypy docs/hooks.py
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 docs-serve: $(STAMP)
