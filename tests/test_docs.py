@@ -53,6 +53,9 @@ def test_strict_build_writes_every_page(site: Path) -> None:
         "benchmarks.html",
     ):
         assert (site / page).is_file(), page
+    serving = (site / "guides" / "serving.html").read_text("utf-8")
+    assert 'id="workers-and-replicas"' in serving
+    assert 'id="traces"' in serving
     # The generated pages come from the build, never from the repository.
     assert not (DOCS / "reference" / "cli.md").exists()
     assert not (DOCS / "reference" / "catalog.md").exists()
