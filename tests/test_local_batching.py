@@ -132,6 +132,37 @@ def test_llama_cpp_greedy_answers_batched_equal_those_asked_alone(cpp: Any) -> N
     assert scheduler.widest >= 2
 
 
+def test_every_llama_cpp_call_reads_its_whole_prompt_into_empty_cells(
+    cpp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What test_llama_cpp checks of the unbatched path, on the rows: a sequence id left by
+    # the last call holds nothing, and the prompt is read whole in one batch, so a seed
+    # tells the same story whatever ran before.
+    import llama_cpp
+
+    rows = cpp.backend.batcher.rows
+    decoded: list[tuple[int, list[tuple[int, int, int, bool]]]] = []
+    real = rows._decode
+
+    def spy(entries: list[tuple[int, int, int, bool]]) -> None:
+        before = llama_cpp.llama_memory_seq_pos_max(rows._memory, entries[0][2])
+        decoded.append((before, entries))
+        real(entries)
+
+    monkeypatch.setattr(rows, "_decode", spy)
+    stories = []
+    for text in ("Tell me a story.", ASKED[0], "Tell me a story.", "Tell me a story."):
+        decoded.clear()
+        answer = cpp.generate(chat(text), max_tokens=6, temperature=1.0, seed=7)
+        (before, first), *steps = decoded
+        assert before == -1  # nothing left from the last call
+        assert [entry[0] for entry in first] == cpp.backend._tokens(chat(text))
+        assert [entry[1] for entry in first] == list(range(len(first)))
+        assert all(len(entries) == 1 for _, entries in steps)  # then one token a step
+        stories.append(answer.text)
+    assert stories[0] == stories[2] == stories[3] and stories[0].strip()
+
+
 def test_streams_keep_their_own_limits_stops_and_seeds(local: Any) -> None:
     # Alone: one at a time, each the only row (llama.cpp's sampler is not ours, so its
     # reference is its own batch of one); together: all at once.

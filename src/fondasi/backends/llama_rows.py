@@ -43,6 +43,8 @@ class LlamaRows:
         self._release = (llama_cpp.llama_batch_free, llama_cpp.llama_free)  # usable at exit
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(max(int(params.n_batch), slots), 0, 1)
+        # A context must go before its model: closing the Llama frees this one first.
+        llm._stack.callback(self.close)
         self.n_batch = int(params.n_batch)
         self.vocab = int(llm.n_vocab())
         self._free = list(range(slots))  # sequence ids no row holds
@@ -50,11 +52,17 @@ class LlamaRows:
         self._positions: list[int] = []  # per row: where its next token goes
         self._fresh: tuple[Job, int] | None = None  # the job just prefilled, and its id
 
-    def __del__(self) -> None:
-        if getattr(self, "_ctx", None):
+    def close(self) -> None:
+        """Free the context (before the model: ``llm.close()`` runs this first)."""
+        if self._ctx:
             free_batch, free_context = self._release
             free_batch(self._batch)
             free_context(self._ctx)
+            self._ctx = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_ctx", None):
+            self.close()
 
     def reserve(self, job: Job) -> bool:
         """Every sequence has a full context of cells: a free sequence id is room enough."""
