@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -314,3 +315,32 @@ def test_hosted_image_generation(
     done = cli("imagine", "gpt-image-2-6", "sawah di Bali", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:4] == b"\x89PNG" and state.calls["gpt-image-2.6-flare"] == 1
+
+
+@pytest.mark.parametrize("name", ["always-500", "stall", "missing", "garbage", "wrong-key"])
+def test_the_async_path_fails_as_the_sync_path_does(
+    fake: tuple[str, FakeState], tmp_path: Path, name: str
+) -> None:
+    # The server's path posts with its own pooled httpx client, not the SDK's: a refusal,
+    # a stall or garbage must still read exactly as the SDK's path reads it.
+    url, _ = fake
+    key = "sk-wrong-secret-key-98765" if name == "wrong-key" else KEY
+    model_id = "fake:gpt-test" if name == "wrong-key" else f"fake:{name}"
+    model = fondasi.model(model_id, settings_for(url, tmp_path, key=key, retries=0))
+    with pytest.raises(ProviderError) as sync:
+        model.generate("satu dua tiga")
+
+    async def call() -> None:
+        try:
+            await model.agenerate("satu dua tiga")
+        finally:
+            await model.aclose()
+
+    with pytest.raises(ProviderError) as async_:
+        asyncio.run(call())
+    assert str(async_.value) == str(sync.value)
+    assert (async_.value.status, async_.value.retryable) == (
+        sync.value.status,
+        sync.value.retryable,
+    )
+    assert "98765" not in str(async_.value)

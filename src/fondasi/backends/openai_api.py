@@ -15,7 +15,7 @@ from fondasi.backends.hosted import (
     nothing_to_embed,
 )
 from fondasi.backends.hosted_dialect import choice, image_ref, turns
-from fondasi.backends.openai_wire import PATH, Events, Reader, body_for
+from fondasi.backends.openai_wire import PATH, AsyncWire, Events, Reader, body_for
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
@@ -107,17 +107,43 @@ def translate(provider: str, exc: Exception, key_env: Sequence[str]) -> Provider
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(provider, f"cannot reach the server ({exc})", retryable=True)
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        return ProviderError(
+        return status_error(
             provider,
-            _message(exc),
-            status=status,
-            retryable=status in RETRYABLE_STATUS,
-            retry_after=parse_retry_after(exc.response.headers),
+            exc.status_code,
+            getattr(exc, "body", None),
+            exc.response.headers,
+            key_env,
+            message=_message(exc),
         )
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return ProviderError(provider, f"returned a response fondasi cannot read: {exc}")
     return ProviderError(provider, f"{type(exc).__name__}: {exc}")
+
+
+def status_error(
+    provider: str,
+    status: int,
+    body: Any,
+    headers: Any,
+    key_env: Sequence[str],
+    message: str | None = None,
+) -> ProviderError:
+    """A refused request (its status, body and headers) as a ProviderError."""
+    if status == 401:
+        return key_refused(provider, key_env)
+    if message is None:
+        error = body.get("error", body) if isinstance(body, dict) else body
+        if isinstance(error, dict) and error.get("message"):
+            message = str(error["message"])
+        else:
+            message = f"Error code: {status} - {body}"
+    return ProviderError(
+        provider,
+        message,
+        status=status,
+        retryable=status in RETRYABLE_STATUS,
+        retry_after=parse_retry_after(headers),
+    )
 
 
 def _message(exc: Any) -> str:
@@ -201,16 +227,10 @@ class OpenAIModel(HostedModel):
         yield reader.last(messages)
 
     async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
-        """Like ``stream``, on the SDK's async client (made on first use, same endpoint)."""
-        import httpx
-
+        """Like ``stream``, posted by this event loop's pooled httpx client."""
         request = self._request(messages_for(prompt), options)
-        try:
-            response = await self.async_client().post(
-                PATH, body=body_for(request), cast_to=httpx.Response, stream=True
-            )
-        except Exception as exc:
-            raise translate(self.provider, exc, self.key_env) from exc
+        wire: AsyncWire = self.async_client()
+        response = await wire.post(body_for(request), self.provider, self.key_env)
         reader = Reader(self)
         try:
             async for event in Events().aread(response.aiter_lines()):
@@ -222,11 +242,12 @@ class OpenAIModel(HostedModel):
             await response.aclose()
         yield reader.last(request["messages"])
 
-    def open_async(self) -> Any:
-        """An AsyncOpenAI client on the same endpoint (the key stays in the SDK's clients)."""
+    def open_async(self) -> AsyncWire:
+        """The SDK's async client and a pooled httpx client, on the same endpoint and key."""
         import openai
 
-        return async_twin(self.client, openai.AsyncOpenAI, openai.DefaultAsyncHttpxClient)
+        sdk = async_twin(self.client, openai.AsyncOpenAI, openai.DefaultAsyncHttpxClient)
+        return AsyncWire.twin(self.client, sdk)
 
     def embed(self, texts: Sequence[str], purpose: Purpose = None) -> npt.NDArray[np.float32]:
         """Embeddings, L2-normalised float32."""
@@ -242,7 +263,7 @@ class OpenAIModel(HostedModel):
     ) -> npt.NDArray[np.float32]:
         """Like ``embed``, on the SDK's async client."""
         nothing_to_embed(texts)
-        client = self.async_client()
+        client = self.async_client().sdk
         try:
             response = await client.embeddings.create(model=self.model, input=list(texts))
         except Exception as exc:

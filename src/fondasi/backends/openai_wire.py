@@ -1,9 +1,11 @@
 """A streamed chat completion read straight off the wire, for the sync and async clients.
 
-The SDK still makes the request (endpoint, key, headers, timeout, trace hooks, and its
-typed errors for a refused one) but hands back the raw response: the events are read as
-plain JSON, not first validated into pydantic models. Building those models for every
-event cost more CPU than the rest of a proxied request together (``bench/serve_proxy.py``).
+Sync: the SDK makes the request (endpoint, key, headers, timeout, and its typed errors for
+a refused one) and hands back the raw response. Async (the server's path): one pooled
+``httpx.AsyncClient`` per event loop posts the body itself, with the SDK's key and
+endpoint; the SDK's request machinery cost a third of a millisecond of CPU per request on
+a proxied call (``bench/serve_proxy.py``). Either way the events are read as plain JSON,
+not first validated into pydantic models, which cost more than the rest of the request.
 """
 
 from __future__ import annotations
@@ -20,6 +22,79 @@ if TYPE_CHECKING:
     from fondasi.backends.remote import ProviderError
 
 PATH = "/chat/completions"
+
+
+class AsyncWire:
+    """What an OpenAI-wire model holds per event loop: the SDK's async client (embeddings)
+    and a pooled httpx client for chat streams, on the same endpoint, key and timeout."""
+
+    def __init__(self, sdk: Any, http: Any, url: str) -> None:
+        self.sdk = sdk
+        self.http = http
+        self.url = url
+
+    @classmethod
+    def twin(cls, client: Any, sdk: Any) -> AsyncWire:
+        """The pair for the sync SDK ``client`` (its key stays in these clients only)."""
+        import httpx
+
+        from fondasi.backends.hosted import trace_headers
+
+        headers = {"Accept": "text/event-stream"}
+        if client.api_key:
+            headers["Authorization"] = f"Bearer {client.api_key}"
+        for name, value in (
+            ("OpenAI-Organization", client.organization),
+            ("OpenAI-Project", client.project),
+        ):
+            if value:
+                headers[name] = value
+        timeout = client.timeout if isinstance(client.timeout, int | float) else None
+        http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout or 10.0, 10.0)),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            event_hooks={"request": [trace_headers]},
+        )
+        return cls(sdk, http, str(client.base_url).rstrip("/") + PATH)
+
+    async def post(self, body: dict[str, Any], provider: str, key_env: Any) -> Any:
+        """The streamed response to ``body``; a refusal or a failure to connect as a
+        ``ProviderError`` like the SDK's own would translate to."""
+        import httpx
+
+        from fondasi.backends.openai_api import status_error
+        from fondasi.backends.remote import ProviderError
+
+        content = json.dumps(body, ensure_ascii=False).encode()
+        request = self.http.build_request(
+            "POST", self.url, content=content, headers={"Content-Type": "application/json"}
+        )
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise ProviderError(provider, "the request timed out", retryable=True) from None
+        except httpx.HTTPError as exc:
+            why = str(exc) or type(exc).__name__
+            raise ProviderError(
+                provider, f"cannot reach the server ({why})", retryable=True
+            ) from None
+        if response.status_code >= 400:
+            try:
+                raw = await response.aread()
+            finally:
+                await response.aclose()
+            try:
+                detail: Any = json.loads(raw)
+            except ValueError:
+                detail = raw.decode("utf-8", "replace")[:500]
+            raise status_error(provider, response.status_code, detail, response.headers, key_env)
+        return response
+
+    async def close(self) -> None:
+        """Close both clients and their connections."""
+        await self.http.aclose()
+        await self.sdk.close()
 
 
 def body_for(request: dict[str, Any]) -> dict[str, Any]:
@@ -151,4 +226,4 @@ class Reader:
         return Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, self.length))
 
 
-__all__ = ["PATH", "Events", "Reader", "body_for", "logprobs_of"]
+__all__ = ["PATH", "AsyncWire", "Events", "Reader", "body_for", "logprobs_of"]

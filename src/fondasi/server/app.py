@@ -70,9 +70,10 @@ def load_policy(settings: Settings, name: str | None) -> Any:
     from fondasi.guard import load_policy as load  # type: ignore[attr-defined,unused-ignore]
 
     policy = load(settings, name)
-    # Every filter loads now (its package, its model): a missing extra is an error at start,
-    # not a 500 on each request, and the first request does not wait for a model to load.
-    policy.scan("fondasi")
+    if policy is not None:
+        # Every filter loads now (its package, its model): a missing extra is an error at
+        # start, not a 500 on each request, and the first request does not wait for it.
+        policy.scan("fondasi")
     return policy
 
 
