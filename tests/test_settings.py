@@ -181,3 +181,11 @@ def test_user_cards_reach_the_python_api(home: Path) -> None:
     (home / "catalog" / "house.yaml").write_text(yaml.safe_dump([source]))
     assert fondasi.card("house-bot").name == "House bot"
     assert "house-bot" in fondasi.load_catalog()
+
+
+def test_scoring_without_scikit_learn_names_the_eval_extra() -> None:
+    from fondasi.evaluate.metrics import accuracy
+
+    assert accuracy(["a", "b"], ["a", "a"], 1) == 0.5
+    with hidden("sklearn"), pytest.raises(MissingExtraError, match=r"fondasi\[eval\]'"):
+        accuracy(["a", "b"], ["a", "a"], 1)

@@ -51,8 +51,9 @@ EXTRAS: dict[str, Extra] = {
         ),
         Extra(
             "eval",
-            ("sacrebleu", "rouge_score", "bm25s", "datasets", "pyarrow"),
-            "fondasi eval: BLEU, chrF, ROUGE, BM25; CSV, TSV, Parquet and dataset folders",
+            ("sklearn", "sacrebleu", "rouge_score", "bm25s", "datasets", "pyarrow"),
+            "fondasi eval: accuracy and F1, BLEU, chrF, ROUGE, BM25; CSV, TSV, Parquet and "
+            "dataset folders",
         ),
         Extra("ray", ("ray",), "batch work over a Ray cluster"),
     ]

@@ -6,7 +6,11 @@ import the package root, the public API that sits above every layer.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 __all__ = ["__version__"]
 
-# Keep in step with [project] version in pyproject.toml.
-__version__ = "0.1.0"
+try:  # one source: [project] version in pyproject.toml, as the installed package says
+    __version__ = version("fondasi")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from fondasi.extras import require
 from fondasi.registry import Registry, unknown
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class TfidfLogistic(Baseline):
     label = "baseline · TF-IDF + LR"
 
     def fit(self, context: Context) -> None:
+        require("sklearn", "eval", "the TF-IDF baseline")  # the extra, named
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline, make_union
@@ -153,8 +155,6 @@ class Bm25(Baseline):
     label = "baseline · BM25"
 
     def fit(self, context: Context) -> None:
-        from fondasi.extras import require
-
         bm25s = require("bm25s", "eval", "the BM25 baseline")
         self.bm25s = bm25s
         self.ids = [str(doc.fields["id"]) for doc in context.corpus]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fondasi.errors import BadInputError, UnknownChoiceError
+from fondasi.extras import require
 from fondasi.registry import Registry, close_matches
 
 MetricFn = Callable[[Sequence[Any], Sequence[Any], int], float]
@@ -113,12 +114,14 @@ def _labels(values: Sequence[Any]) -> list[str]:
 
 @metric("classification", "accuracy", "share of examples labelled correctly")
 def accuracy(references: Sequence[Any], outputs: Sequence[Any], k: int) -> float:
+    require("sklearn", "eval", "scoring answers")  # the extra, named
     from sklearn.metrics import accuracy_score
 
     return float(accuracy_score(_labels(references), _labels(outputs)))
 
 
 def _f1(references: Sequence[Any], outputs: Sequence[Any], average: str) -> float:
+    require("sklearn", "eval", "scoring answers")  # the extra, named
     from sklearn.metrics import f1_score
 
     refs = _labels(references)
@@ -140,6 +143,7 @@ def weighted_f1(references: Sequence[Any], outputs: Sequence[Any], k: int) -> fl
 
 def per_class(references: Sequence[Any], outputs: Sequence[Any]) -> dict[str, dict[str, float]]:
     """Precision, recall, F1 and support of each reference class."""
+    require("sklearn", "eval", "scoring answers")  # the extra, named
     from sklearn.metrics import precision_recall_fscore_support
 
     refs, preds = _labels(references), _labels(outputs)
@@ -160,6 +164,7 @@ def per_class(references: Sequence[Any], outputs: Sequence[Any]) -> dict[str, di
 
 def confusion(references: Sequence[Any], outputs: Sequence[Any]) -> dict[str, Any]:
     """Rows: reference labels; columns: predicted labels (answers outside the set included)."""
+    require("sklearn", "eval", "scoring answers")  # the extra, named
     from sklearn.metrics import confusion_matrix
 
     refs, preds = _labels(references), _labels(outputs)
@@ -207,6 +212,7 @@ def normalise_text(text: str) -> str:
 
 @metric("generation", "exact_match", "share of answers equal to the reference (normalised)")
 def exact_match(references: Sequence[Any], outputs: Sequence[Any], k: int) -> float:
+    require("sklearn", "eval", "scoring answers")  # the extra, named
     from sklearn.metrics import accuracy_score
 
     refs = [normalise_text(text) for text in _texts(references)]
@@ -235,6 +241,7 @@ def field_items(value: Any) -> set[str]:
 
 
 def _field_scores(references: Sequence[Any], outputs: Sequence[Any]) -> tuple[float, float, float]:
+    require("sklearn", "eval", "scoring answers")  # the extra, named
     from sklearn.metrics import precision_recall_fscore_support
     from sklearn.preprocessing import MultiLabelBinarizer
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fondasi.evaluate.metrics import metric, normalise_text
+from fondasi.extras import require
 
 
 def relevance(value: Any) -> dict[str, float]:
@@ -48,6 +49,8 @@ def reciprocal_rank(reference: Any, output: Any) -> float:
 def ndcg_one(reference: Any, output: Any, k: int) -> float:
     """nDCG@k of one query (scikit-learn), relevant documents not returned ranked last."""
     import numpy as np
+
+    require("sklearn", "eval", "ranking metrics")  # the extra, named
     from sklearn.metrics import ndcg_score
 
     relevant = relevance(reference)

@@ -19,7 +19,12 @@ processes.py    --workers N: N whole servers on one socket under uvicorn's super
 runner.py       model calls on worker threads; streams across threads
 """
 
-from fondasi.server.app import build_state, create_app, run
-from fondasi.server.config import ServeConfig
+from fondasi.extras import require
+
+for _module in ("fastapi", "uvicorn"):  # without the serve extra: one clear error naming it
+    require(_module, "serve", "fondasi serve")
+
+from fondasi.server.app import build_state, create_app, run  # noqa: E402
+from fondasi.server.config import ServeConfig  # noqa: E402
 
 __all__ = ["ServeConfig", "build_state", "create_app", "run"]

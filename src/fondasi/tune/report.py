@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fondasi.extras import require
+
 
 def baseline(train: list[dict[str, Any]], dev: list[dict[str, Any]]) -> dict[str, float]:
     """TF-IDF + logistic regression on the same split: what tuning has to beat."""
+    require("sklearn", "local", "the tuning report's baseline")  # the extra, named
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score

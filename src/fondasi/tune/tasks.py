@@ -23,6 +23,7 @@ from fondasi.backends.tuned import (
     TaskModel,
     generation_task,
 )
+from fondasi.extras import require
 from fondasi.registry import Registry, instances_of
 from fondasi.tune import encode
 
@@ -143,6 +144,7 @@ class Classification(SequenceClassification, Task):
 
 def accuracy_and_f1(prediction: Any) -> dict[str, float]:
     """Dev accuracy and macro-F1 of a classifier's logits."""
+    require("sklearn", "local", "scoring a tuned classifier")  # the extra, named
     from sklearn.metrics import accuracy_score, f1_score
 
     guesses = prediction.predictions.argmax(axis=-1)

@@ -92,7 +92,7 @@ def load_image(ref: str, folder: str) -> Any:
     if ref.startswith("skimage:"):
         from fondasi.extras import require
 
-        data = require("skimage.data", "dev", "the scikit-image sample photos")
+        data = require("skimage.data", "eval", "the scikit-image sample photos")
         name = ref.removeprefix("skimage:")
         if not name.isidentifier() or not hasattr(data, name):
             raise BadInputError(f"scikit-image has no sample photo {name!r}")

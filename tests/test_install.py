@@ -1,0 +1,86 @@
+"""The wheel installs like a library, into fresh virtual environments: core alone works and
+names the extra every other command needs; the `openai` extra alone runs a hosted model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from .fakes.openai_server import KEY, FakeState, running
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements.lock"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fondasi's wheel, built from this tree."""
+    out = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT), "-w", str(out)]
+    subprocess.run(pip, check=True, capture_output=True)
+    [built] = out.glob("fondasi-*.whl")
+    return built
+
+
+def _venv(folder: Path, wheel: Path, extra: str = "") -> Path:
+    """A fresh venv with the wheel (and an extra) installed from the lock; its bin folder."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    target = f"{wheel}[{extra}]" if extra else str(wheel)
+    install = [str(folder / "bin" / "pip"), "install", "--quiet", "-c", str(LOCK), target]
+    done = subprocess.run(install, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return folder / "bin"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    folder = tmp_path / "home"
+    folder.mkdir()
+    return folder
+
+
+def _fondasi(bin_: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FONDASI_HOME": str(home), "COLUMNS": "200", "OPENAI_API_KEY": "x"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [str(bin_ / "fondasi"), *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_the_core_wheel_works_alone_and_names_each_missing_extra(
+    wheel: Path, tmp_path: Path, home: Path
+) -> None:
+    bin_ = _venv(tmp_path / "core", wheel)
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    shown = _fondasi(bin_, home, "--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"fondasi {version}"
+    listed = _fondasi(bin_, home, "models", "--kind", "embedding")
+    assert listed.returncode == 0 and "multilingual-e5-small" in listed.stdout
+    for args, extra in [
+        (("run", "openai:gpt-4o-mini", "halo"), "openai"),
+        (("serve", "--port", "0"), "serve"),
+        (("keys", "list"), "serve"),
+    ]:
+        done = _fondasi(bin_, home, *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert f"pip install 'fondasi[{extra}]'" in done.stderr
+        assert "Traceback" not in done.stderr and "ModuleNotFoundError" not in done.stderr
+
+
+def test_the_openai_extra_alone_runs_a_hosted_model(
+    wheel: Path, tmp_path: Path, home: Path
+) -> None:
+    bin_ = _venv(tmp_path / "openai", wheel, "openai")
+    with running(FakeState()) as base:
+        (home / "config.toml").write_text(
+            f'[providers.fake]\nadapter = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n',
+            encoding="utf-8",
+        )
+        done = _fondasi(bin_, home, "run", "fake:gpt-test", "halo dunia")
+    assert done.returncode == 0, done.stderr
+    assert "Echo: halo dunia" in done.stdout
