@@ -1,9 +1,11 @@
-"""The wheel installs like a library, into fresh virtual environments: core alone works and
-names the extra every other command needs; the `openai` extra alone runs a hosted model."""
+"""The wheel installs like a library, into fresh virtual environments on Python 3.11, 3.12
+and 3.13: core alone works and names the extra every other command needs; the `openai` extra
+alone runs a hosted model."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -15,6 +17,7 @@ from .fakes.openai_server import KEY, FakeState, running
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
+PYTHONS = ["3.11", "3.12", "3.13"]  # the versions fondasi supports, each one tested here
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +30,35 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def _venv(folder: Path, wheel: Path, extra: str = "") -> Path:
-    """A fresh venv with the wheel (and an extra) installed from the lock; its bin folder."""
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+def _interpreter(version: str) -> str | None:
+    """A Python of this version that runs: on PATH (a pyenv shim may only name it), in
+    pyenv's versions, or Debian's."""
+    home = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(map(str, home.glob(f"versions/{version}.*/bin/python{version}")))
+    candidates.append(f"/usr/bin/python{version}")
+    for candidate in candidates:
+        if (
+            candidate
+            and subprocess.run([candidate, "--version"], capture_output=True).returncode == 0
+        ):
+            return candidate
+    return None
+
+
+def _venv(folder: Path, wheel: Path, python: str, extra: str = "") -> Path:
+    """A fresh venv of ``python`` with the wheel (and an extra) installed from the lock; its
+    bin folder."""
+    interpreter = _interpreter(python)
+    assert interpreter, f"no Python {python} here (PATH, pyenv or Debian): a supported version"
+    subprocess.run([interpreter, "-m", "venv", str(folder)], check=True)
+    version = subprocess.run(
+        [str(folder / "bin" / "python"), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.strip() == str(tuple(int(p) for p in python.split(".")))
     target = f"{wheel}[{extra}]" if extra else str(wheel)
     install = [str(folder / "bin" / "pip"), "install", "--quiet", "-c", str(LOCK), target]
     done = subprocess.run(install, capture_output=True, text=True)
@@ -52,10 +81,11 @@ def _fondasi(bin_: Path, home: Path, *args: str) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.parametrize("python", PYTHONS)
 def test_the_core_wheel_works_alone_and_names_each_missing_extra(
-    wheel: Path, tmp_path: Path, home: Path
+    wheel: Path, tmp_path: Path, home: Path, python: str
 ) -> None:
-    bin_ = _venv(tmp_path / "core", wheel)
+    bin_ = _venv(tmp_path / "core", wheel, python)
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     shown = _fondasi(bin_, home, "--version")
     assert shown.returncode == 0 and shown.stdout.strip() == f"fondasi {version}"
@@ -72,10 +102,11 @@ def test_the_core_wheel_works_alone_and_names_each_missing_extra(
         assert "Traceback" not in done.stderr and "ModuleNotFoundError" not in done.stderr
 
 
+@pytest.mark.parametrize("python", PYTHONS)
 def test_the_openai_extra_alone_runs_a_hosted_model(
-    wheel: Path, tmp_path: Path, home: Path
+    wheel: Path, tmp_path: Path, home: Path, python: str
 ) -> None:
-    bin_ = _venv(tmp_path / "openai", wheel, "openai")
+    bin_ = _venv(tmp_path / "openai", wheel, python, "openai")
     with running(FakeState()) as base:
         (home / "config.toml").write_text(
             f'[providers.fake]\nadapter = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n',

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 import fondasi
-from fondasi.backends.base import Prompt
 from fondasi.backends.llama_cpp import LlamaCppFactory, LlamaCppLM
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
@@ -78,47 +77,6 @@ def test_stop_strings_and_sampling_seed(cpp: Any) -> None:
     assert three.text == one.text
     others = {cpp.generate(STORY, max_tokens=12, temperature=1.0, seed=s).text for s in (8, 9, 10)}
     assert others - {one.text}  # the seed chooses the samples: other seeds, other stories
-
-
-def test_every_call_reads_its_whole_prompt_into_an_empty_cache(
-    cpp: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # llama-cpp-python would evaluate only what a prompt adds to the previous call's tokens:
-    # the same prompt again is one token, a batch of another shape, through other matmul
-    # kernels, to other logits (by up to 0.6 on an AVX2 build, once rounding crosses the
-    # 8-bit steps of the requantised activations); sampled, the same seed then told another
-    # story for about half of all seeds there.
-    import llama_cpp
-
-    llm = cpp.backend.llm
-    memory = llama_cpp.llama_get_memory(llm.ctx)
-    evals: list[tuple[int, list[int]]] = []  # (last cached position, tokens evaluated)
-    real_eval = llm.eval
-
-    def spy(tokens: Any) -> None:
-        evals.append((llama_cpp.llama_memory_seq_pos_max(memory, 0), list(tokens)))
-        real_eval(tokens)
-
-    monkeypatch.setattr(llm, "eval", spy)
-    # the same prompt twice; a chat after another chat (the template's system turn is a
-    # shared prefix); a call left early at a stop string, then the same prompt again
-    calls: list[tuple[Prompt, dict[str, Any]]] = [
-        (CHAT_STORY, {}),
-        (CHAT_STORY, {}),
-        (CAPITAL, {}),
-        (CHAT_STORY, {}),
-        ("1, 2, 3, 4,", {"stop": [" 6"], "temperature": 0.0}),
-        ("1, 2, 3, 4,", {"temperature": 0.0}),
-    ]
-    for prompt, extra in calls:
-        evals.clear()
-        options = {"max_tokens": 6, "temperature": 1.0, "seed": 7, **extra}
-        answer = cpp.generate(prompt, chat_template=False, **options)
-        cached_before, first = evals[0]
-        assert cached_before == -1  # nothing left from the last call
-        assert first == cpp.backend._tokens(prompt)  # the whole prompt, in one batch
-        assert [len(tokens) for _, tokens in evals[1:]] == [1] * len(evals[1:])
-        assert answer.usage.prompt_tokens == len(first)
 
 
 def test_a_seed_tells_the_same_story_on_a_fresh_instance(

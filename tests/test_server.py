@@ -325,24 +325,30 @@ def test_a_full_queue_answers_429_with_retry_after(
     ) as busy:
         lane = busy.state.pool.get(SMOL).lane
         body = {"model": SMOL, "messages": [{"role": "user", "content": "Tell a story."}]}
-        slow = threading.Thread(
-            target=httpx.post,
-            args=(busy.v1 + "/chat/completions",),
-            kwargs={"json": {**body, "max_tokens": 96}, "timeout": 120},
-        )
-        slow.start()
+        # The model decodes lane.capacity calls together: fill every slot.
+        slow = [
+            threading.Thread(
+                target=httpx.post,
+                args=(busy.v1 + "/chat/completions",),
+                kwargs={"json": {**body, "max_tokens": 96}, "timeout": 120},
+            )
+            for _ in range(lane.capacity)
+        ]
+        for thread in slow:
+            thread.start()
         deadline = time.monotonic() + 60
-        while lane.running == 0 and time.monotonic() < deadline:
+        while lane.running < lane.capacity and time.monotonic() < deadline:
             time.sleep(0.01)
         refused = httpx.post(busy.v1 + "/chat/completions", json=body, timeout=30)
-        slow.join()
+        for thread in slow:
+            thread.join()
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) >= 1
         assert refused.json()["error"]["type"] == "rate_limit_error"
         with openai.OpenAI(base_url=busy.v1, api_key="x", max_retries=0) as sdk:
             assert sdk.chat.completions.create(**body, max_tokens=2).choices  # free again
         busy.flush()
-        assert busy.state.store.count_requests() == 3
+        assert busy.state.store.count_requests() == lane.capacity + 2
 
 
 def test_logs_survive_shutdown(shared_settings: Settings, e5: Any, tmp_path: Path) -> None:
