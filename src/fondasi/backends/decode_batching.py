@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fondasi.backends.stops import StopScanner
-from fondasi.types import Chunk, Usage
+from fondasi.types import Chunk, GenerateOptions, Usage
 
 if TYPE_CHECKING:
     from fondasi.backends.constrained import Decoding
@@ -57,6 +57,20 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     answer: list[int] = field(default_factory=list)  # picked so far (scheduler thread)
     generator: Any = None  # the engine's random generator for a seeded sampled job
+
+    @classmethod
+    def of(
+        cls, prompt: list[int], max_new: int, options: GenerateOptions, decoding: Decoding | None
+    ) -> Job:
+        """A job with a call's sampling settings."""
+        return cls(
+            prompt,
+            max_new,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.seed,
+            decoding=decoding,
+        )
 
 
 class Rows(Protocol):

@@ -212,14 +212,7 @@ class CausalLM:
         decoding = decoding_for(
             self, options, len(prompt), self._token_text, self._lltokenizer, budget=max_new
         )
-        job = Job(
-            prompt,
-            max_new,
-            temperature=options.temperature,
-            top_p=options.top_p,
-            seed=options.seed,
-            decoding=decoding,
-        )
+        job = Job.of(prompt, max_new, options, decoding)
         tokenizer = self.tokenizer
 
         def decode(ids: list[int]) -> str:

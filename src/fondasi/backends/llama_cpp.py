@@ -170,14 +170,7 @@ class LlamaCppLM:
         decoding = decoding_for(
             self, options, len(tokens), self._piece, self._lltokenizer, budget=budget
         )
-        job = Job(
-            tokens,
-            budget,
-            temperature=options.temperature,
-            top_p=options.top_p,
-            seed=options.seed,
-            decoding=decoding,
-        )
+        job = Job.of(tokens, budget, options, decoding)
         detokenize = self.llm.detokenize
 
         def decode(answer: list[int]) -> str:
