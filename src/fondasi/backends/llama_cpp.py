@@ -154,6 +154,10 @@ class LlamaCppLM:
                 ]
                 rows = LlamaRows(self.llm, self.batch_size)
                 self._batcher = DecodeBatcher(rows, ends, self.batch_size)
+                # Closing the Llama unwinds its stack last-in first-out: the scheduler thread
+                # is stopped and joined before the rows' context is freed under it (a step
+                # still running on a freed context is a segfault).
+                self.llm._stack.callback(self._batcher.close)
             return self._batcher
 
     def stream(self, prompt: Prompt, options: GenerateOptions) -> Iterator[Chunk]:

