@@ -9,7 +9,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,13 +24,42 @@ PYTHONS = ["3.11", "3.12", "3.13"]  # the versions fondasi supports, each one te
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """fondasi's wheel, built from this tree."""
-    out = tmp_path_factory.mktemp("wheel")
-    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT), "-w", str(out)]
-    subprocess.run(pip, check=True, capture_output=True)
-    [built] = out.glob("fondasi-*.whl")
-    return built
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """fondasi's sdist, and the wheel built from that sdist (not from the tree), as
+    ``python -m build`` makes a release."""
+    out = tmp_path_factory.mktemp("dist")
+    build = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)]
+    done = subprocess.run(build, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    [sdist] = out.glob("fondasi-*.tar.gz")
+    [wheel] = out.glob("fondasi-*.whl")
+    return sdist, wheel
+
+
+@pytest.fixture(scope="module")
+def wheel(built: tuple[Path, Path]) -> Path:
+    """The wheel, built from the sdist."""
+    return built[1]
+
+
+def test_the_sdist_and_wheel_carry_what_a_user_needs(built: tuple[Path, Path]) -> None:
+    sdist, wheel = built
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"LICENSE", "README.md", "pyproject.toml", "src/fondasi/__init__.py"} <= in_sdist
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+        [metadata] = [n for n in in_wheel if n.endswith(".dist-info/METADATA")]
+        meta = archive.read(metadata).decode()
+    cards = {n for n in in_wheel if n.startswith("fondasi/catalog/cards/") and n.endswith(".yaml")}
+    assert len(cards) == len(list((ROOT / "src/fondasi/catalog/cards").glob("*.yaml")))
+    assert "fondasi/py.typed" in in_wheel
+    assert not any(n.startswith(("tests/", "bench/", "docs/")) for n in in_wheel)
+    assert "License-Expression: Apache-2.0" in meta and "Requires-Python: >=3.11" in meta
+    assert "Provides-Extra: openai" in meta
+    # Test tools are dependency groups: never offered to users as an extra.
+    assert "Provides-Extra: dev" not in meta and "Provides-Extra: docs" not in meta
+    assert "pytest" not in meta
 
 
 def _interpreter(version: str) -> str | None:
