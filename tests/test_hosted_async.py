@@ -57,6 +57,7 @@ def test_every_adapter_streams_on_its_sdks_async_client(served: Any, tmp_path: P
         return called, said
 
     # The module ignores ResourceWarning (SDK noise); here an unclosed client must show.
+    gc.collect()  # what earlier tests in this process left is theirs, not this test's
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always", ResourceWarning)
         called, said = asyncio.run(both())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -15,11 +16,12 @@ from pydantic import SecretStr
 
 import fondasi
 from fondasi.backends import Capability
+from fondasi.backends.hosted import whole_answers
 from fondasi.backends.remote import CircuitBreaker, ProviderError, Resilient, RetryPolicy
 from fondasi.errors import BadInputError, UnknownChoiceError
 from fondasi.providers import ProviderConfig
 from fondasi.settings import Settings
-from fondasi.types import Chunk, GenerateOptions
+from fondasi.types import Chunk, GenerateOptions, Tool
 
 from .conftest import Cli
 from .fakes.openai_server import KEY, FakeState, running
@@ -344,3 +346,72 @@ def test_the_async_path_fails_as_the_sync_path_does(
         sync.value.retryable,
     )
     assert "98765" not in str(async_.value)
+
+
+CUACA = Tool(
+    name="cuaca",
+    description="Cuaca sekarang di sebuah kota.",
+    parameters={"type": "object", "properties": {"kota": {"type": "string"}}, "required": ["kota"]},
+)
+PASAR = Tool(
+    name="pasar",
+    description="Harga beras di pasar sebuah kota.",
+    parameters={"type": "object", "properties": {"kota": {"type": "string"}}, "required": ["kota"]},
+)
+
+
+def _read(model: Any, options: GenerateOptions, *, whole: bool) -> list[Chunk]:
+    async def read() -> list[Chunk]:
+        try:
+            with whole_answers() if whole else contextlib.nullcontext():
+                return [chunk async for chunk in model.astream("satu dua tiga", options=options)]
+        finally:
+            await model.aclose()
+
+    return asyncio.run(read())
+
+
+def _said(chunks: list[Chunk]) -> dict[str, Any]:
+    final = chunks[-1]
+    return {
+        "text": "".join(c.text for c in chunks),
+        "logprobs": [item for c in chunks for item in c.logprobs or []],
+        "calls": [(c.id, c.name, c.arguments) for c in final.tool_calls],
+        "usage": final.usage,
+        "finish": final.finish_reason,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("gpt-test", GenerateOptions(max_tokens=16)),
+        ("gpt-test", GenerateOptions(max_tokens=2)),  # cut: finish "length"
+        ("gpt-test", GenerateOptions(max_tokens=16, logprobs=True, top_logprobs=2)),
+        ("no-usage", GenerateOptions(max_tokens=16)),  # usage counted here, the same way
+        ("parallel-caller", GenerateOptions(tools=[CUACA, PASAR])),
+    ],
+)
+def test_a_whole_answer_says_what_the_stream_says(
+    fake: tuple[str, FakeState], tmp_path: Path, name: str, options: GenerateOptions
+) -> None:
+    # A non-streamed server request asks the upstream for one JSON answer instead of an
+    # event per token; what the caller gets must not change.
+    url, state = fake
+    model = fondasi.model(f"fake:{name}", settings_for(url, tmp_path))
+    streamed = _read(model, options, whole=False)
+    assert state.bodies[-1]["stream"] is True
+    whole = _read(model, options, whole=True)
+    assert state.bodies[-1]["stream"] is False and "stream_options" not in state.bodies[-1]
+    assert _said(whole) == _said(streamed)
+    assert len(whole) < len(streamed) or len(streamed) <= 2
+
+
+def test_a_whole_answer_that_is_not_json_is_a_provider_error(
+    fake: tuple[str, FakeState], tmp_path: Path
+) -> None:
+    url, _ = fake
+    model = fondasi.model("fake:garbage", settings_for(url, tmp_path, retries=0))
+    with pytest.raises(ProviderError, match="cannot read") as failed:
+        _read(model, GenerateOptions(max_tokens=8), whole=True)
+    assert "broke off" not in str(failed.value)

@@ -114,7 +114,7 @@ def build_app(state: FakeState) -> FastAPI:
             words, finish = [], "tool_calls"
         top = body.get("top_logprobs", 0) if body.get("logprobs") else None
         if not body.get("stream"):
-            return JSONResponse(_completion(model, " ".join(words), finish))
+            return _whole(model, words, finish, calls, top)
         return StreamingResponse(
             _events(model, words, finish, calls, top), media_type="text/event-stream"
         )
@@ -181,17 +181,40 @@ def _vector(text: str) -> list[float]:
     return [b / 255 - 0.5 for b in digest[:8]]
 
 
-def _completion(model: str, text: str, finish: str) -> dict[str, Any]:
-    return {
+def _whole(
+    model: str, words: list[str], finish: str, calls: list[Call], top: int | None
+) -> Response:
+    """The answer ``_events`` streams, in one chat.completion object (``stream: false``)."""
+    if model == "garbage":
+        return Response(b'{"id": "chatcmpl-fake", "choices": [', media_type="application/json")
+    if model == "reset":
+        raise ConnectionResetError("fake reset before the answer")
+    texts = [word if index == 0 else " " + word for index, word in enumerate(words)]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in calls
+        ]
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
+    if top is not None:
+        content = [_logprob(text, index, top) for index, text in enumerate(texts)]
+        choice["logprobs"] = {"content": content, "refusal": None}
+    answer: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-        ],
-        "usage": {"prompt_tokens": 11, "completion_tokens": len(text.split()), "total_tokens": 0},
+        "choices": [choice],
     }
+    if model != "no-usage":
+        tokens = len(words) or 5
+        answer["usage"] = {
+            "prompt_tokens": 11,
+            "completion_tokens": tokens,
+            "total_tokens": 11 + tokens,
+        }
+    return JSONResponse(answer)
 
 
 async def _events(
@@ -294,6 +317,8 @@ def _malformed(body: dict[str, Any]) -> str | None:
                 return "Missing required parameter: 'response_format.json_schema.name'"
             if not valid_schema(spec.get("schema")):
                 return "Invalid schema for response_format"
+    if "stream_options" in body and not body.get("stream"):
+        return "The 'stream_options' parameter is only allowed when 'stream' is set to true."
     top = body.get("top_logprobs")
     if top is not None and (not body.get("logprobs") or not 0 <= top <= 20):
         return "top_logprobs needs logprobs: true and a value from 0 to 20"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -77,6 +79,30 @@ try:
     from opentelemetry.propagate import inject as _inject
 except ImportError:  # the core install has no OpenTelemetry
     _inject = None  # type: ignore[assignment]
+
+
+_WHOLE: ContextVar[bool] = ContextVar("fondasi_whole_answers", default=False)
+
+
+@contextmanager
+def whole_answers() -> Iterator[None]:
+    """Within it, the caller reads each answer whole (a non-streamed server request).
+
+    An adapter whose API answers in one response as well as in events may then ask for
+    the one response: the same text, calls, log-probabilities and usage, without the
+    upstream writing and fondasi parsing an event per token (``OpenAIModel.astream``).
+    Chunks still come out of ``astream``; there are just fewer of them.
+    """
+    token = _WHOLE.set(True)
+    try:
+        yield
+    finally:
+        _WHOLE.reset(token)
+
+
+def wants_whole() -> bool:
+    """Whether the running call sits inside ``whole_answers``."""
+    return _WHOLE.get()
 
 
 def async_twin(sync: Any, make: Callable[..., Any], http: Callable[..., Any]) -> Any:

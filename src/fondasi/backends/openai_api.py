@@ -13,9 +13,10 @@ from fondasi.backends.hosted import (
     async_twin,
     key_refused,
     nothing_to_embed,
+    wants_whole,
 )
 from fondasi.backends.hosted_dialect import choice, image_ref, turns
-from fondasi.backends.openai_wire import PATH, AsyncWire, Events, Reader, body_for
+from fondasi.backends.openai_wire import PATH, AsyncWire, Events, Reader, as_event, body_for
 from fondasi.backends.remote import RETRYABLE_STATUS, ProviderError, parse_retry_after
 from fondasi.catalog.schema import Modality
 from fondasi.errors import BadInputError
@@ -227,9 +228,14 @@ class OpenAIModel(HostedModel):
         yield reader.last(messages)
 
     async def astream(self, prompt: Prompt, options: GenerateOptions) -> AsyncIterator[Chunk]:
-        """Like ``stream``, posted by this event loop's pooled httpx client."""
+        """Like ``stream``, posted by this event loop's pooled httpx client; inside
+        ``whole_answers`` the answer is asked for in one response, not as events."""
         request = self._request(messages_for(prompt), options)
         wire: AsyncWire = self.async_client()
+        if wants_whole():
+            for chunk in await self._awhole(wire, request):
+                yield chunk
+            return
         response = await wire.post(body_for(request), self.provider, self.key_env)
         reader = Reader(self)
         try:
@@ -241,6 +247,28 @@ class OpenAIModel(HostedModel):
         finally:
             await response.aclose()
         yield reader.last(request["messages"])
+
+    async def _awhole(self, wire: AsyncWire, request: dict[str, Any]) -> list[Chunk]:
+        """The answer asked for in one response, as the chunks its stream would fold to."""
+        import httpx
+
+        del request["stream_options"]  # only allowed on a stream; usage comes anyway
+        body = body_for({**request, "stream": False})
+        response = await wire.post(body, self.provider, self.key_env)
+        reader = Reader(self)
+        try:
+            raw = await response.aread()
+        except httpx.HTTPError as exc:
+            why = str(exc) or type(exc).__name__
+            broke = f"the connection broke off before the answer came ({why})"
+            raise ProviderError(self.provider, broke, retryable=True) from None
+        finally:
+            await response.aclose()
+        try:
+            chunks = list(reader.feed(as_event(raw)))
+        except Exception as exc:
+            raise reader.broke_off(exc, whole=True) from exc
+        return [*chunks, reader.last(request["messages"])]
 
     def open_async(self) -> AsyncWire:
         """The SDK's async client and a pooled httpx client, on the same endpoint and key."""

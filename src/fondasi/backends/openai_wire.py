@@ -59,7 +59,8 @@ class AsyncWire:
         return cls(sdk, http, str(client.base_url).rstrip("/") + PATH)
 
     async def post(self, body: dict[str, Any], provider: str, key_env: Any) -> Any:
-        """The streamed response to ``body``; a refusal or a failure to connect as a
+        """The response to ``body``, its body not yet read (events, or one JSON answer
+        when ``body`` asks for no stream); a refusal or a failure to connect as a
         ``ProviderError`` like the SDK's own would translate to."""
         import httpx
 
@@ -67,9 +68,10 @@ class AsyncWire:
         from fondasi.backends.remote import ProviderError
 
         content = json.dumps(body, ensure_ascii=False).encode()
-        request = self.http.build_request(
-            "POST", self.url, content=content, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if not body.get("stream"):
+            headers["Accept"] = "application/json"
+        request = self.http.build_request("POST", self.url, content=content, headers=headers)
         try:
             response = await self.http.send(request, stream=True)
         except httpx.TimeoutException:
@@ -156,6 +158,27 @@ class Events:
             yield last
 
 
+def as_event(raw: bytes) -> dict[str, Any]:
+    """A whole chat completion (``stream: false``) as the one event that says the same:
+    each choice's message as its delta, its tool calls numbered as streamed ones are."""
+    answer = json.loads(raw)
+    if not isinstance(answer, dict):
+        raise ValueError(f"an answer that is not a JSON object: {raw[:200]!r}")
+    if answer.get("error"):  # some compatible servers report a failure with a 200
+        import openai
+
+        error = answer["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise openai.APIError(str(message or error), request=None, body=error)  # type: ignore[arg-type]
+    choices = []
+    for choice in answer.get("choices") or []:
+        delta = dict(choice.get("message") or {})
+        calls = delta.get("tool_calls") or []
+        delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
+        choices.append({**choice, "delta": delta})
+    return {**answer, "choices": choices}
+
+
 def logprobs_of(choice_logprobs: Any) -> list[TokenLogprob] | None:
     """A streamed choice's ``logprobs.content`` as fondasi's token log-probabilities."""
     content = choice_logprobs.get("content") if isinstance(choice_logprobs, dict) else None
@@ -208,12 +231,14 @@ class Reader:
             if answer.get("finish_reason") == "length":
                 self.length = True
 
-    def broke_off(self, exc: Exception) -> ProviderError:
-        """A failure mid-stream, as the error to raise."""
+    def broke_off(self, exc: Exception, *, whole: bool = False) -> ProviderError:
+        """A failure mid-stream (or while reading a whole answer), as the error to raise."""
         from fondasi.backends.openai_api import translate
         from fondasi.backends.remote import ProviderError
 
         error = translate(self.model.provider, exc, self.model.key_env)
+        if whole:  # the answer came in one piece: what broke is reading or parsing it
+            return error
         return ProviderError(self.model.provider, f"the stream broke off: {error}")
 
     def last(self, messages: list[dict[str, Any]]) -> Chunk:
@@ -226,4 +251,4 @@ class Reader:
         return Chunk(tool_calls=made, usage=usage, finish_reason=finish_for(made, self.length))
 
 
-__all__ = ["PATH", "AsyncWire", "Events", "Reader", "body_for", "logprobs_of"]
+__all__ = ["PATH", "AsyncWire", "Events", "Reader", "as_event", "body_for", "logprobs_of"]

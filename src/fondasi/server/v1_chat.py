@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from fondasi.backends.base import Capability
+from fondasi.backends.hosted import whole_answers
 from fondasi.errors import FondasiError
 from fondasi.server.auth import Caller, state_of
 from fondasi.server.errors import APIError, from_fondasi
@@ -100,12 +101,15 @@ async def gather(
     """Every answer whole, one after another in one slot of the model's lane."""
 
     answers = [Gathered() for _ in choices]
+    # Nobody reads these answers piece by piece: an API that can answer in one response
+    # is asked to (fewer bytes and no event per token on either side).
     async with served.lane.slot():
         try:
-            async for index, chunk in within(_tagged(make, choices), state.config.timeout_s):
-                if chunk.text or chunk.tool_calls:
-                    call.first()
-                answers[index].add(chunk)
+            with whole_answers():
+                async for index, chunk in within(_tagged(make, choices), state.config.timeout_s):
+                    if chunk.text or chunk.tool_calls:
+                        call.first()
+                    answers[index].add(chunk)
         except FondasiError as exc:
             note_guard(call, exc)
             raise
