@@ -62,19 +62,6 @@ def test_the_seed_fewshot_translation_runs_on_smollm2(smol: Any) -> None:
     assert answer.completion.usage.prompt_tokens > 40  # the examples were in the prompt
 
 
-def test_the_seed_translations_on_a_model_that_reads_indonesian(gemma: Any) -> None:
-    few = fondasi.ask(
-        gemma, "translate-id-en-fewshot", input=SEED_INPUT, options=GenerateOptions(stop=["\n"])
-    )
-    assert few.value == "I like learning about AI"
-    # The zero-shot seed line, verbatim, through plain generate.
-    zero = gemma.generate(
-        "Terjemahkan kalimat berikut ke dalam bahasa Inggris: 'Saya suka belajar tentang AI'",
-        max_tokens=24,
-    )
-    assert zero.text.strip() and zero.usage.completion_tokens > 0
-
-
 def test_scores_read_the_likelier_continuation(smol: Any) -> None:
     paris, london, banana = smol.score("The capital of France is", [" Paris", " London", " x"])
     assert paris > london > banana
@@ -89,19 +76,6 @@ def test_smollm2_beats_chance_on_indonesian_sentiment_with_nearest_examples(
     # model is English-first (see docs/benchmarks.md for the whole table).
     score = two_folds(smol, sentiment, template="sentiment-id", k=4, select="knn", calibrate=False)
     assert score > 0.55
-
-
-def test_gemma_classifies_indonesian_sentiment_few_shot(
-    gemma: Any, sentiment: list[dict[str, Any]]
-) -> None:
-    examples = [
-        {"text": example["input"], "label": example["output"]}
-        for example in fondasi.Prompt.load("sentiment-id").examples
-        if example["output"] != "netral"
-    ]
-    rows = sentiment[:40]
-    score = accuracy(gemma, rows, template="sentiment-id", shots=examples, k=6, calibrate=False)
-    assert score >= 0.9  # measured 1.00 on all 80
 
 
 def test_rankings_are_probabilities_over_the_given_labels(smol: Any) -> None:
