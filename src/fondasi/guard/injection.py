@@ -1,8 +1,10 @@
 """Prompt injection and jailbreak attempts, Indonesian and English: named rules for the
 known shapes (ignore previous instructions, reveal the system prompt, role-play without
-limits, fake chat-template turns), text hidden from a human reader (zero-width and bidi
-characters, Unicode tag characters, HTML comments, look-alike letters, base64 payloads),
-and a classifier over the bundled embeddings for the phrasings no rule names.
+limits, fake chat-template turns, questions fishing for what the model was told), text
+hidden from a human reader (zero-width and bidi characters, Unicode tag characters, HTML
+comments, look-alike letters), the same rules read through the encodings attacks use to get
+past them (base64, base32 and hex payloads of any length, rot13, leetspeak), and a
+classifier over the bundled embeddings for the phrasings no rule names.
 
 This filter only reports or blocks: it never edits what the user wrote.
 """
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fondasi.guard.base import Filter, Finding, ScanContext, register
 from fondasi.guard.classifier import sentence_findings
@@ -99,6 +102,19 @@ RULES: dict[str, tuple[re.Pattern[str], float]] = {
             0.8,
         ),
         (
+            # Fishing for the system prompt without naming it.
+            "extraction-question",
+            r"\bwhat (?:were|was|have) you (?:been )?(?:told|instructed|asked|given|programmed)\b"
+            r".{0,40}\b(?:before|at the (?:start|beginning)|initially|prior to)"
+            r"|\b(?:repeat|print|output|copy) (?:all |everything |the (?:text|words) )?"
+            r"(?:above|before) (?:this|my) (?:line|message|sentence)"
+            r"|\bapa (?:saja )?yang (?:di)?(?:beritahu|katakan|perintahkan|instruksikan)(?:kan)?"
+            r" (?:ke(?:pada)?|pada) ?(?:mu|kamu)\b.{0,40}\bsebelum"
+            r"|\bulangi (?:semua )?(?:teks|kalimat|tulisan) (?:di atas|sebelum)"
+            r" (?:pesan|baris) ini",
+            0.85,
+        ),
+        (
             "new-instructions",
             r"\b(?:new instructions|updated instructions|instruksi baru|perintah baru)\s*:",
             0.75,
@@ -106,7 +122,41 @@ RULES: dict[str, tuple[re.Pattern[str], float]] = {
     ]
 }
 HTML_COMMENT = re.compile(r"<!--[\s\S]*?-->")
-BASE64 = re.compile(r"\b[A-Za-z0-9+/]{24,}={0,2}")
+# Payloads are decoded whatever their length: what decodes is only flagged if a rule then
+# matches it, so a short ordinary token (an id, a hash) that happens to decode costs nothing.
+BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{8,}={0,2}")
+BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{8,}={0,6}")
+HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){6,}")
+# Digits and signs read as letters (one character for one, so offsets stay put).
+LEET = str.maketrans("0134578@$|!", "oieastbasii")
+
+
+def _base64(token: str) -> bytes:
+    return base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+
+
+def _base32(token: str) -> bytes:
+    return base64.b32decode(token + "=" * (-len(token) % 8))
+
+
+def _hex(token: str) -> bytes:
+    return bytes.fromhex(re.sub(r"[ :]", "", token))
+
+
+PAYLOADS: dict[str, tuple[re.Pattern[str], Callable[[str], bytes]]] = {
+    "base64 payload": (BASE64, _base64),
+    "base32 payload": (BASE32, _base32),
+    "hex payload": (HEX, _hex),
+}
+# Whole-text readings with the same offsets as the text: (detail, reading).
+READINGS: dict[str, Callable[[str], str]] = {
+    "rot13": lambda text: codecs.encode(text, "rot13"),
+    "leetspeak": lambda text: text.translate(LEET),
+}
+
+
+def _any_rule(text: str) -> bool:
+    return any(pattern.search(text) for pattern, _ in RULES.values())
 
 
 def _folded(text: str) -> str:
@@ -127,13 +177,41 @@ def rule_hits(text: str) -> Iterator[Finding]:
     for match in WORD.finditer(text):
         if mixed_script(match.group()):
             yield Finding("hidden_text", *match.span(), 0.6, "injection", "mixed scripts")
-    for match in BASE64.finditer(text):
-        try:
-            decoded = base64.b64decode(match.group(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            continue
-        if any(pattern.search(decoded) for pattern, _ in RULES.values()):
-            yield Finding("injection", *match.span(), 0.9, "injection", "base64 payload")
+    yield from _encoded(folded)
+    yield from _unhidden(text)
+
+
+def _unhidden(text: str) -> Iterator[Finding]:
+    """The rules on the text with its invisible characters taken out ("ign\u200bore"),
+    each finding spanning the characters it covers in the text as written."""
+    if not HIDDEN.search(text):
+        return
+    kept = [i for i, char in enumerate(text) if not HIDDEN.match(char)]
+    joined = "".join(text[i] for i in kept).translate(CONFUSABLES)
+    for name, (pattern, score) in RULES.items():
+        for match in pattern.finditer(joined):
+            start, end = match.span()
+            if end > start:
+                yield Finding("injection", kept[start], kept[end - 1] + 1, score, "injection", name)
+
+
+def _encoded(folded: str) -> Iterator[Finding]:
+    """The rules again, on payloads decoded and on the text read as rot13 or leetspeak."""
+    plain = {match.span() for pattern, _ in RULES.values() for match in pattern.finditer(folded)}
+    for detail, read in READINGS.items():
+        reading = read(folded)
+        for pattern, score in RULES.values():
+            for match in pattern.finditer(reading):
+                if match.span() not in plain:  # already found as written
+                    yield Finding("injection", *match.span(), score, "injection", detail)
+    for detail, (pattern, decode) in PAYLOADS.items():
+        for match in pattern.finditer(folded):
+            try:
+                decoded = decode(match.group()).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                continue
+            if _any_rule(decoded) or _any_rule(decoded.translate(LEET)):
+                yield Finding("injection", *match.span(), 0.9, "injection", detail)
 
 
 @register("injection")
