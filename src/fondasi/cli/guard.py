@@ -102,12 +102,34 @@ def scan(
     as_json: bool = typer.Option(
         False, "--json", help="Findings as JSON (offsets, never the text)."
     ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Screen a dataset (JSONL, JSON, CSV, TSV, Parquet) row by row."
+    ),
+    columns: str | None = typer.Option(
+        None, "--columns", help="With --data: the text columns, comma-separated (default: text)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="With --data: write the JSON lines here (default: standard output)."
+    ),
+    stage: str = typer.Option("input", "--stage", help="With --data: input or output filters."),
 ) -> None:
-    """Find personal data, abuse and prompt injection in text, with where and how sure."""
-    if (text is None) == (file is None):
-        raise BadInputError("give either TEXT or --file FILE")
+    """Find personal data, abuse and prompt injection in text, with where and how sure.
+
+    With --data, every row gets one JSON line: each filter's highest score in its columns
+    and the filters that fired at the policy's thresholds; then a summary table.
+    """
+    if sum(given is not None for given in (text, file, data)) != 1:
+        raise BadInputError("give one of TEXT, --file FILE or --data FILE")
+    if stage not in ("input", "output"):
+        raise BadInputError(f"--stage is input or output, not {stage!r}")
     settings: Settings = ctx.obj
     chosen = _policy(settings, policy, names, not no_classifier)
+    if data is not None:
+        from fondasi.cli.guard_screen import screen_data
+
+        asked = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+        screen_data(chosen, data, asked, out, stage)
+        return
     pieces: Iterator[str] = (
         _blocks(file) if file else iter([sys.stdin.read() if text == "-" else text or ""])
     )
