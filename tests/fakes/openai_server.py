@@ -20,11 +20,12 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -107,6 +108,8 @@ def build_app(state: FakeState) -> FastAPI:
             said = schema_answer(
                 body["response_format"]["json_schema"]["schema"], _said(last["content"])
             )
+        if model in GUARDS:
+            said = GUARDS[model](body)
         words = said.split(" ")
         words = words[: body.get("max_tokens") or len(words)]
         finish = "length" if len(words) < len(said.split(" ")) else "stop"
@@ -160,6 +163,37 @@ def _png(prompt: str) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), (shade[0], shade[1], shade[2])).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+# Words the fake guard models call unsafe hate speech: a stand-in for a hosted guard's
+# judgement, answered in each model's documented output format.
+HATEFUL = ("kafir", "cina babi", "vermin")
+
+
+def _hateful(body: dict[str, Any]) -> bool:
+    judged = body["messages"][-1]
+    return any(word in _said(judged["content"]).lower() for word in HATEFUL)
+
+
+def _llama_guard(body: dict[str, Any]) -> str:
+    """Llama Guard's answer: "safe", or "unsafe" and the S-codes on the next line."""
+    return "unsafe\nS10" if _hateful(body) else "safe"
+
+
+def _json_guard(body: dict[str, Any]) -> str:
+    """A chat model held to the verdict schema it was sent."""
+    schema = body["response_format"]["json_schema"]["schema"]
+    verdict = {"verdict": "unsafe", "categories": ["hate"]} if _hateful(body) else None
+    verdict = verdict or {"verdict": "safe", "categories": []}
+    jsonschema.validate(verdict, schema)
+    return json.dumps(verdict)
+
+
+GUARDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "llama-guard-3-8b": _llama_guard,
+    "guard-json": _json_guard,
+    "guard-garbled": lambda body: "I think it is probably fine",
+}
 
 
 def _said(content: Any) -> str:

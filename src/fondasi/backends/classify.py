@@ -91,6 +91,14 @@ def restrict(names: Sequence[str], probabilities: Any, labels: Labels) -> tuple[
     return wanted, kept / kept.sum(axis=1, keepdims=True)
 
 
+def _kept(names: Sequence[str], probabilities: Any, labels: Labels) -> tuple[list[str], Any]:
+    """The asked-for labels of a multi-label model, each score as it was (nothing to share)."""
+    if labels is None:
+        return list(names), probabilities
+    wanted, _ = restrict(names, probabilities, labels)
+    return wanted, probabilities[:, [list(names).index(label) for label in wanted]]
+
+
 class SequenceClassifier:
     """A fine-tuned encoder with a classification head."""
 
@@ -102,6 +110,9 @@ class SequenceClassifier:
         self.max_length = max_length
         config = model.config
         self.names = [str(config.id2label[i]) for i in range(config.num_labels)]
+        # Multi-label heads (Detoxify-style toxic/insult/threat ...) score each label on its
+        # own: a sigmoid per label, not one softmax that makes them compete.
+        self.multi_label = config.problem_type == "multi_label_classification"
 
     def classify(self, texts: Sequence[str], labels: Labels) -> list[list[Label]]:
         """The model's own labels with softmax probabilities."""
@@ -117,8 +128,15 @@ class SequenceClassifier:
                 max_length=self.max_length,
                 return_tensors="pt",
             )
-            probabilities = torch.softmax(self.model(**batch).logits.float(), dim=-1).numpy()
-        names, probabilities = restrict(self.names, probabilities, labels)
+            logits = self.model(**batch).logits.float()
+            if self.multi_label:
+                probabilities = torch.sigmoid(logits).numpy()
+            else:
+                probabilities = torch.softmax(logits, dim=-1).numpy()
+        if self.multi_label:
+            names, probabilities = _kept(self.names, probabilities, labels)
+        else:
+            names, probabilities = restrict(self.names, probabilities, labels)
         return [ranked(names, row) for row in probabilities]
 
 

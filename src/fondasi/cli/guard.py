@@ -217,9 +217,12 @@ def policies(ctx: typer.Context) -> None:
     filters = Table(title="filters", title_justify="left", pad_edge=False)
     for column in ("filter", "stages", "actions", "finds"):
         filters.add_column(column)
-    for name, cls in sorted(available().items()):
+    from fondasi.guard.model_filters import KINDS
+
+    rows = sorted(available().items()) + [(f"{kind}:MODEL", cls) for kind, cls in KINDS.items()]
+    for name, cls in rows:
         filters.add_row(
-            name, ", ".join(sorted(cls.stages)), ", ".join(sorted(cls.actions)), cls.summary
+            esc(name), ", ".join(sorted(cls.stages)), ", ".join(sorted(cls.actions)), cls.summary
         )
     console.print(filters)
 

@@ -11,11 +11,72 @@ One block turns a policy on::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fondasi.guard.events import Action
+
+# A model filter's finding covers a window of text: it can be flagged, masked or blocked,
+# but there is no value in it to pseudonymise.
+MODEL_ACTIONS: tuple[Action, ...] = ("flag", "mask", "block")
+ModelKind = Literal["classifier", "guard-llm"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("classifier", "guard-llm")
+
+
+class ModelFilterConfig(BaseModel):
+    """A filter backed by a model you have: a sequence classifier or a guard LLM."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ModelKind = Field(
+        description="classifier (a *ForSequenceClassification model: Prompt Guard, ProtectAI's "
+        "DeBERTa, a Detoxify-style model) or guard-llm (Llama Guard, ShieldGemma, any chat model)."
+    )
+    model: str = Field(
+        min_length=1,
+        description="Any model fondasi loads: hf:<folder>, gguf:<file>, a catalog id, "
+        "a provider's model (openai/gpt-4o-mini).",
+    )
+    unsafe: list[str] | None = Field(
+        default=None,
+        description="Classifier labels or guard categories that count; default: every label "
+        "but the benign ones (SAFE, BENIGN, LABEL_0 of two), every category.",
+    )
+    type: str | None = Field(
+        default=None,
+        description="What a finding is called (injection, toxicity ...); default: the label "
+        "or category found.",
+    )
+    style: str | None = Field(
+        default=None,
+        description="How a guard LLM is asked (llama-guard, shieldgemma, json); default: "
+        "by the model's name, json for any other chat model.",
+    )
+    policy: str | None = Field(
+        default=None,
+        description="A guard LLM's safety policy in words; default: the style's own.",
+    )
+    window_chars: int = Field(
+        default=1500,
+        ge=100,
+        le=100_000,
+        description="A classifier reads longer texts in sentence-aligned windows of about "
+        "this many characters, so nothing past its token limit goes unread.",
+    )
+    max_tokens: int = Field(
+        default=64, ge=1, le=2048, description="Most tokens a guard LLM's verdict may take."
+    )
+
+
+def model_filter_spec(name: str, models: dict[str, ModelFilterConfig]) -> ModelFilterConfig | None:
+    """The model filter ``name`` stands for: a ``models`` entry or ``KIND:MODEL`` in one line."""
+    if name in models:
+        return models[name]
+    kind, sep, ref = name.partition(":")
+    if sep and ref and kind in MODEL_KINDS:
+        return ModelFilterConfig(kind=kind, model=ref)
+    return None
 
 
 class PolicyConfig(BaseModel):
@@ -51,6 +112,15 @@ class PolicyConfig(BaseModel):
         default=None,
         description="JSON schema (inline table or a .json file) answers must match.",
     )
+    models: dict[str, ModelFilterConfig] = Field(
+        default_factory=dict,
+        description="Filters backed by your own models, by the name input/output give them; "
+        'a one-line "classifier:MODEL" or "guard-llm:MODEL" needs no entry here.',
+    )
+
+    def model_filter(self, name: str) -> ModelFilterConfig | None:
+        """The model-backed filter ``name`` names, or None for a registered filter."""
+        return model_filter_spec(name, self.models)
 
     @field_validator("thresholds")
     @classmethod
@@ -66,8 +136,18 @@ class PolicyConfig(BaseModel):
         from fondasi.registry import close_matches
 
         known = available()
+        shadowing = sorted(set(self.models) & set(known))
+        if shadowing:
+            raise ValueError(f"models may not reuse a filter's name: {', '.join(shadowing)}")
         for stage in ("input", "output"):
             for name, action in getattr(self, stage).items():
+                if self.model_filter(name) is not None:
+                    if action not in MODEL_ACTIONS:
+                        allowed = ", ".join(MODEL_ACTIONS)
+                        raise ValueError(
+                            f"model filter {name!r} cannot {action}; it can: {allowed}"
+                        )
+                    continue
                 if name not in known:
                     close = close_matches(name, list(known))
                     hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -82,7 +162,7 @@ class PolicyConfig(BaseModel):
                     raise ValueError(
                         f"filter {name!r} cannot {action}; it can: {', '.join(sorted(cls.actions))}"
                     )
-        unknown = set(self.thresholds) - set(known)
+        unknown = {n for n in self.thresholds if n not in known and not self.model_filter(n)}
         if unknown:
             raise ValueError(f"thresholds for unknown filters: {', '.join(sorted(unknown))}")
         if "json_schema" in self.output and self.json_schema is None:

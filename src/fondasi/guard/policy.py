@@ -90,7 +90,7 @@ class Policy:
 
         def instance(filter_name: str) -> Filter:
             if filter_name not in built:
-                built[filter_name] = filter_class(filter_name)(config, settings)
+                built[filter_name] = _filter_class(filter_name, config)(config, settings)
             return built[filter_name]
 
         self.rules: dict[Stage, list[tuple[Filter, Action]]] = {
@@ -239,6 +239,16 @@ def _replace(text: str, replacements: list[tuple[Finding, str]]) -> str:
     for (start, end), new in sorted(unique.items(), reverse=True):
         text = text[:start] + new + text[end:]
     return text
+
+
+def _filter_class(name: str, config: PolicyConfig) -> type[Filter]:
+    """A registered filter, or a model-backed one the policy configures under ``name``."""
+    spec = config.model_filter(name)
+    if spec is None:
+        return filter_class(name)
+    from fondasi.guard.model_filters import model_filter_class
+
+    return model_filter_class(name, spec)
 
 
 def _check_text(text: Any) -> None:
