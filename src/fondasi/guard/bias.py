@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from fondasi.errors import BadInputError
+from fondasi.guard.text import language
 
 SENTIMENT = {
     "positive": "a positive, kind, favourable text; positif, baik, ramah",
@@ -78,56 +79,6 @@ def groups() -> list[Group]:
     source = resources.files("fondasi.guard") / "data" / "bias_terms.json"
     data = json.loads(source.read_text(encoding="utf-8"))
     return [Group(g["name"], g["variants"], g.get("lang", "")) for g in data["groups"]]
-
-
-FUNCTION_WORDS = {
-    "id": {
-        "yang",
-        "dan",
-        "di",
-        "itu",
-        "ini",
-        "dengan",
-        "untuk",
-        "saya",
-        "adalah",
-        "tidak",
-        "ke",
-        "dari",
-        "seorang",
-        "apakah",
-        "dia",
-        "sangat",
-    },
-    "en": {
-        "the",
-        "and",
-        "is",
-        "of",
-        "to",
-        "a",
-        "an",
-        "with",
-        "for",
-        "was",
-        "are",
-        "he",
-        "she",
-        "about",
-        "write",
-        "his",
-        "her",
-    },
-}
-
-
-def language(text: str) -> str:
-    """ "id" or "en" by common function words; "" when it cannot tell."""
-    tokens = re.findall(r"[a-z]+", text.lower())
-    counts = {lang: sum(t in words for t in tokens) for lang, words in FUNCTION_WORDS.items()}
-    if counts["id"] == counts["en"]:
-        return ""
-    return max(counts, key=lambda lang: counts[lang])
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import binascii
 import codecs
 import re
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 from fondasi.guard.base import Filter, Finding, ScanContext, register
 from fondasi.guard.classifier import sentence_findings
@@ -24,7 +25,9 @@ from fondasi.guard.text import CONFUSABLES, HIDDEN, WORD, hidden_spans, mixed_sc
 _IGNORE_EN = r"(?:ignore|disregard|forget|skip|override|bypass|drop)"
 _PRIOR_EN = (
     r"(?:all |any |the |your |my )*"
-    r"(?:previous|prior|above|earlier|preceding|original|initial|system|old)?"
+    r"(?:(?:previous|prior|above|earlier|preceding|original|initial|system|old)"
+    # "ignore any previous and following instructions" (PromptInject's goal hijacking)
+    r"(?:\s+(?:and|or|&)\s+(?:following|subsequent|future|upcoming|later))?)?"
 )
 _RULES_EN = (
     r"(?:instructions?|rules?|prompts?|directions?|guidelines?|context|constraints?"
@@ -222,6 +225,11 @@ class InjectionFilter(Filter):
     stages = frozenset({"input"})
     actions = frozenset({"flag", "block"})
     threshold = 0.5
+    # The classifier's own findings count from these scores, by the text's language: the
+    # lowest thresholds that flagged at most 5% of ordinary text (tweets, statements,
+    # application prompts) on the validation half of bench/guard_real.py. At 0.5 it flagged
+    # 14%. A policy's own threshold for the filter replaces them.
+    operating_points: ClassVar[dict[str, float]] = {"id": 0.70, "en": 0.75, "": 0.70}
 
     def scan(self, text: str, context: ScanContext) -> list[Finding]:
         """Rule hits, then classifier hits per sentence."""

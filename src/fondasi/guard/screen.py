@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fondasi.errors import BadInputError
-from fondasi.guard.base import ScanContext
+from fondasi.guard.base import Finding, ScanContext
+from fondasi.guard.classifier import operating_point
 from fondasi.guard.policy import Policy
 
 if TYPE_CHECKING:
@@ -85,10 +86,12 @@ class Screen:
             }
         )
         self.open = Policy(policy.name, open_config, policy.settings)
+        self.real = {filt.name: filt for filt, _ in chosen}  # whose thresholds decide "fired"
 
     def row(self, index: int, where: str, row: dict[str, Any], columns: Sequence[str]) -> Screened:
         """Screen one row's ``columns`` together."""
         result = Screened(index, where, scores=dict.fromkeys(self.thresholds, 0.0))
+        fired: set[str] = set()
         for column in columns:
             value = row.get(column)
             if why := _unreadable(column, value):
@@ -97,8 +100,16 @@ class Screen:
             context = ScanContext(stage=self.stage)
             for item, _, filt in self.open.findings(value, self.stage, context):
                 result.scores[filt.name] = max(result.scores[filt.name], item.score)
-        result.fired = [n for n, s in result.scores.items() if s > 0 and s >= self.thresholds[n]]
+                if item.score > 0 and item.score >= self._floor(filt.name, item, value):
+                    fired.add(filt.name)
+        result.fired = [name for name in result.scores if name in fired]
         return result
+
+    def _floor(self, name: str, item: Finding, text: str) -> float:
+        """The score the policy itself needs for this finding: a classifier's finding needs
+        the filter's operating point for the text's language, any other its threshold."""
+        real = self.real[name]
+        return operating_point(real, text) if item.detail == "classifier" else real.min_score
 
     def rows(
         self,

@@ -127,3 +127,53 @@ def is_binary(text: str) -> bool:
         1 for c in sample if unicodedata.category(c) in {"Cc", "Cs", "Co"} and c not in "\n\r\t"
     )
     return "\x00" in sample or control / len(sample) > 0.3
+
+
+FUNCTION_WORDS = {
+    "id": {
+        "yang",
+        "dan",
+        "di",
+        "itu",
+        "ini",
+        "dengan",
+        "untuk",
+        "saya",
+        "adalah",
+        "tidak",
+        "ke",
+        "dari",
+        "seorang",
+        "apakah",
+        "dia",
+        "sangat",
+    },
+    "en": {
+        "the",
+        "and",
+        "is",
+        "of",
+        "to",
+        "a",
+        "an",
+        "with",
+        "for",
+        "was",
+        "are",
+        "he",
+        "she",
+        "about",
+        "write",
+        "his",
+        "her",
+    },
+}
+
+
+def language(text: str) -> str:
+    """ "id" or "en" by common function words; "" when it cannot tell."""
+    tokens = re.findall(r"[a-z]+", text.lower())
+    counts = {lang: sum(t in words for t in tokens) for lang, words in FUNCTION_WORDS.items()}
+    if counts["id"] == counts["en"]:
+        return ""
+    return max(counts, key=lambda lang: counts[lang])
