@@ -385,3 +385,20 @@ def test_a_screen_fires_where_the_policy_would(shared_settings: Settings) -> Non
     assert any(
         0 < screen.row(0, "x", {"text": t}, ["text"]).scores["injection"] < 0.7 for t in texts
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Orang cina itu licik semua, usir saja dari kampung ini", "hate"),
+        ("Awas kamu, besok kubakar rumahmu", "threat"),
+        ("Mending kamu mati saja, nggak ada yang peduli", "self-harm"),
+        ("I will find you and hurt your family", "threat"),
+    ],
+)
+def test_the_toxicity_classifier_names_the_kind_of_abuse(
+    text: str, kind: str, shared_settings: Settings
+) -> None:
+    policy = Policy("p", PolicyConfig(input={"toxicity": "flag"}), shared_settings)
+    found = [f for f in policy.scan(text, "input") if f.detail.endswith("(classifier)")]
+    assert [f.detail for f in found] == [f"{kind} (classifier)"]

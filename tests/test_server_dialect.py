@@ -124,6 +124,9 @@ def test_moderations_from_the_guard(client: openai.OpenAI, server: Running) -> N
     threat = client.moderations.create(model="omni-moderation-latest", input="gue bunuh lo")
     assert threat.results[0].categories.violence
     assert threat.model == "omni-moderation-latest"
+    # The classifier names the kind of abuse: SARA hate without a swear word is "hate".
+    sara = client.moderations.create(input="Orang cina itu licik semua, usir saja dari kampung ini")
+    assert sara.results[0].categories.hate and sara.results[0].category_scores.hate >= 0.5
     assert _row(server, result.id).route == "moderations"
 
 

@@ -59,6 +59,24 @@ class LinearHead:
         return scores
 
 
+@dataclass(frozen=True)
+class CategoryHead:
+    """Multinomial logistic regression over the positive rows' categories (hate, threat ...)."""
+
+    weights: npt.NDArray[np.float32]  # one row per category
+    bias: npt.NDArray[np.float32]
+    names: list[str]
+    embed: Callable[[list[str]], npt.NDArray[np.float32]]
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The most likely category of each text (taken to be positive already)."""
+        found: list[str] = []
+        for start in range(0, len(texts), BATCH):
+            logits = self.embed(list(texts[start : start + BATCH])) @ self.weights.T + self.bias
+            found.extend(self.names[int(i)] for i in logits.argmax(axis=1))
+        return found
+
+
 def _fingerprint(rows: list[dict[str, Any]], model_id: str) -> str:
     digest = hashlib.sha256(f"{model_id}\tlogistic-cv Cs={CS}".encode())
     for row in rows:
@@ -125,6 +143,43 @@ def head(task: str, model_id: str, settings: Settings) -> LinearHead:
     return LinearHead(weights, bias, embed)
 
 
+def category_head(task: str, model_id: str, settings: Settings) -> CategoryHead | None:
+    """What kind of positive a text is, for tasks whose rows say (toxicity); else None."""
+    import numpy as np
+
+    from fondasi.extras import require
+
+    rows = [r for r in training_rows(task) if r["label"] == 1 and r.get("category")]
+    if len({r["category"] for r in rows}) < 2:
+        return None
+    embed = _embedder(model_id, settings)
+    digest = hashlib.sha256(f"{model_id}\tcategories".encode())
+    for row in rows:
+        digest.update(f"{row['category']}\t{row['text']}\n".encode())
+    weights_file = settings.cache_dir / "guard" / f"{task}-categories-{digest.hexdigest()[:16]}.npz"
+    if weights_file.is_file():
+        with np.load(weights_file, allow_pickle=False) as stored:
+            names = [str(n) for n in stored["names"]]
+            return CategoryHead(stored["weights"], stored["bias"], names, embed)
+    texts = [row["text"] for row in rows]
+    vectors = np.concatenate([embed(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
+    linear = require("sklearn.linear_model", "local", "training guard classifiers")
+    model = linear.LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
+    model.fit(vectors, [row["category"] for row in rows])
+    names = [str(n) for n in model.classes_]
+    weights, bias = model.coef_.astype("float32"), model.intercept_.astype("float32")
+    weights_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = weights_file.with_suffix(".tmp.npz")
+    np.savez(partial, weights=weights, bias=bias, names=np.array(names))  # text, not pickle
+    partial.replace(weights_file)
+    return CategoryHead(weights, bias, names, embed)
+
+
+def is_classifier(finding: Finding) -> bool:
+    """Whether the embedding classifier made this finding (not a rule or the word list)."""
+    return finding.detail == "classifier" or finding.detail.endswith("(classifier)")
+
+
 def sentence_findings(task: str, text: str, filt: Filter) -> list[Finding]:
     """The classifier's hits, one per sentence scoring at least the filter's threshold."""
     if not filt.config.classifier or filt.settings is None:
@@ -135,10 +190,16 @@ def sentence_findings(task: str, text: str, filt: Filter) -> list[Finding]:
     model = filt.config.embedding_model or filt.settings.embedding_model
     scores = head(task, model, filt.settings).predict([text[s:e] for s, e in spans])
     floor = operating_point(filt, text)
+    hits = [(s, e, p) for (s, e), p in zip(spans, scores, strict=True) if p >= floor]
+    kinds = category_head(task, model, filt.settings) if hits else None
+    details = (
+        [f"{kind} (classifier)" for kind in kinds.predict([text[s:e] for s, e, _ in hits])]
+        if kinds is not None
+        else ["classifier"] * len(hits)
+    )
     return [
-        Finding(task, s, e, round(p, 4), filt.name, "classifier")
-        for (s, e), p in zip(spans, scores, strict=True)
-        if p >= floor
+        Finding(task, s, e, round(p, 4), filt.name, detail)
+        for (s, e, p), detail in zip(hits, details, strict=True)
     ]
 
 

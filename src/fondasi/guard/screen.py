@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fondasi.errors import BadInputError
 from fondasi.guard.base import Finding, ScanContext
-from fondasi.guard.classifier import operating_point
+from fondasi.guard.classifier import is_classifier, operating_point
 from fondasi.guard.policy import Policy
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class Screen:
         """The score the policy itself needs for this finding: a classifier's finding needs
         the filter's operating point for the text's language, any other its threshold."""
         real = self.real[name]
-        return operating_point(real, text) if item.detail == "classifier" else real.min_score
+        return operating_point(real, text) if is_classifier(item) else real.min_score
 
     def rows(
         self,

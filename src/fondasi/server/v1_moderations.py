@@ -52,6 +52,10 @@ MEASURED = {
     "classifier": ("harassment",),
     "slur": ("hate", "harassment"),
     "threat": ("violence", "harassment/threatening", "harassment"),
+    # The classifier's categories ("hate (classifier)"): SARA hate is OpenAI's "hate".
+    "hate": ("hate", "harassment"),
+    "sexual": ("sexual",),
+    "self-harm": ("self-harm",),
 }
 
 
