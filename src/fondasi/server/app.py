@@ -37,7 +37,7 @@ from fondasi.server import (
     v1_responses,
 )
 from fondasi.server.config import ServeConfig
-from fondasi.server.limits import BodyLimit, Limiter, RateLimiter
+from fondasi.server.limits import Limiter, RateLimiter
 from fondasi.server.metrics import Metrics
 from fondasi.server.pool import ModelPool
 from fondasi.server.recorder import Recorder
@@ -162,7 +162,7 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": state.pool.loaded}
 
-    # Added last = outermost: the recorder sees every response, 413s from BodyLimit too.
+    # Added last = outermost: the recorder sees every response, its own 413s too.
     if state.config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -171,8 +171,7 @@ def create_app(state: ServerState, preload: bool = True) -> FastAPI:
             allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
             expose_headers=["fondasi-model-version", "fondasi-response-id", "x-request-id"],
         )
-    app.add_middleware(BodyLimit, limit=state.config.max_body_bytes)
-    app.add_middleware(Recorder, state=state)
+    app.add_middleware(Recorder, state=state, limit=state.config.max_body_bytes)
     return app
 
 

@@ -15,8 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from fondasi.server.errors import APIError
 
 
@@ -152,64 +150,13 @@ class RateLimiter:
         """Nothing to let go of."""
 
 
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, send)
-            return
-        seen = 0
-        refused = False
-
-        async def counted() -> Message:
-            # A chunked body grew past the limit: answer 413 now and tell the app the
-            # client left, so it stops reading; whatever it answers then is dropped.
-            nonlocal seen, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    refused = True
-                    await self._refuse(scope, send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded(message: Message) -> None:
-            if not refused:
-                await send(message)
-
-        await self.app(scope, counted, guarded)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        error = APIError(
-            413,
-            f"the request body is over {self.limit} bytes",
-            code="request_too_large",
-        )
-        body = json.dumps(error.body()).encode()
-        scope.setdefault("state", {})["error"] = f"request_too_large: {error.message}"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+def too_large(limit: int) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
+    """The 413 answer to a request body over ``limit`` bytes: status, headers, body, and the
+    error line its log row gets."""
+    error = APIError(413, f"the request body is over {limit} bytes", code="request_too_large")
+    body = json.dumps(error.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return 413, headers, body, f"request_too_large: {error.message}"
 
 
-__all__ = ["BodyLimit", "Lane", "Limiter", "RateLimiter", "Ticket", "over_limit"]
+__all__ = ["Lane", "Limiter", "RateLimiter", "Ticket", "over_limit", "too_large"]

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fondasi.monitor.records import GuardEventRecord, RequestRecord
 from fondasi.server import tracing
+from fondasi.server.limits import too_large
 
 if TYPE_CHECKING:
     from fondasi.server.state import ServerState
@@ -63,18 +64,6 @@ def request_id(scope: Scope, fallback: str) -> bytes:
     return fallback.encode()
 
 
-def with_request_id(send: Send, value: bytes) -> Send:
-    """``send`` with the ``x-request-id`` header added to the response."""
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [h for h in message.get("headers", []) if h[0].lower() != REQUEST_ID]
-            message = {**message, "headers": [*headers, (REQUEST_ID, value)]}
-        await send(message)
-
-    return sending
-
-
 @dataclass
 class CallLog:
     """What a route learns about its request, for the log."""
@@ -108,12 +97,97 @@ class CallLog:
             self.first_token = time.perf_counter()
 
 
-class Recorder:
-    """ASGI middleware: a ``CallLog`` per model request, logged when the response ends."""
+class Exchange:
+    """One request's way in and out: a single send and a single receive wrapper doing what
+    separate middlewares did (request id, response headers, body limit, what was sent), so
+    every message crosses one layer instead of three."""
 
-    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+    __slots__ = (
+        "_receive",
+        "_send",
+        "call",
+        "finished",
+        "limit",
+        "marked",
+        "refused",
+        "scope",
+        "seen",
+        "status",
+        "texts",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        call: CallLog | None,
+        marked: bytes,
+        limit: int,
+        texts: bool,
+    ) -> None:
+        self.scope, self._receive, self._send = scope, receive, send
+        self.call, self.marked, self.limit, self.texts = call, marked, limit, texts
+        self.status = 0  # the status sent, once the response has started
+        self.finished = False  # the last body message went out
+        self.refused = False  # the body grew past the limit: a 413 was sent, nothing else goes
+        self.seen = 0
+
+    async def send(self, message: Message) -> None:
+        """The response, with its ids; nothing after a 413 for an oversize body."""
+        if self.refused:
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = int(message["status"])
+            headers = [h for h in message.get("headers", ()) if h[0].lower() != REQUEST_ID]
+            headers.append((REQUEST_ID, self.marked))
+            call = self.call
+            if call is not None:
+                headers.append((ID_HEADER, call.id.encode()))
+                if call.version:
+                    headers.append((VERSION_HEADER, call.version.encode("utf-8", "replace")))
+            message = {**message, "headers": headers}
+        elif kind == "http.response.body" and not message.get("more_body"):
+            self.finished = True
+            if self.texts and self.call is not None:  # while the request's span is open
+                tracing.add_texts(self.call.prompt_text, self.call.response_text)
+        await self._send(message)
+
+    async def receive(self) -> Message:
+        """The request body, counted: past the limit the app is told the client left."""
+        if self.refused:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                await self.refuse()
+                return {"type": "http.disconnect"}
+        return message
+
+    def declared_too_large(self) -> bool:
+        """Whether the request says up front that its body is over the limit."""
+        declared = header(self.scope, b"content-length")
+        return declared is not None and declared.isdigit() and int(declared) > self.limit
+
+    async def refuse(self) -> None:
+        """Answer 413 (logged like any answer); whatever the app answers later is dropped."""
+        status, headers, body, error = too_large(self.limit)
+        self.scope.setdefault("state", {})["error"] = error
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+        self.refused = True
+
+
+class Recorder:
+    """ASGI middleware: a ``CallLog`` per model request, logged when the response ends; the
+    request id on every response; request bodies over ``limit`` bytes refused with 413."""
+
+    def __init__(self, app: ASGIApp, state: ServerState, limit: int) -> None:
         self.app = app
         self.state = state
+        self.limit = limit
         self.access = state.config.log_format == "json"  # an access line per request
         self.texts = state.config.trace_text  # the logged texts as span events
 
@@ -132,26 +206,19 @@ class Recorder:
             )
             scope.setdefault("state", {})["call"] = call
         marked = request_id(scope, call.id if call else "req-" + secrets.token_hex(12))
-        send = with_request_id(send, marked)
+        exchange = Exchange(scope, receive, send, call, marked, self.limit, self.texts)
         if not self.access:
-            await self._answer(scope, receive, send, call)
+            await self._answer(exchange)
             return
-        started, sent = time.perf_counter(), 0
+        started = time.perf_counter()
         token = tracing.begin(marked.decode(), header(scope, b"traceparent"))
-
-        async def noted(message: Message) -> None:
-            nonlocal sent
-            if message["type"] == "http.response.start":
-                sent = int(message["status"])
-            await send(message)
-
         try:
-            await self._answer(scope, receive, noted, call)
+            await self._answer(exchange)
         finally:
             fields: dict[str, Any] = {
                 "method": scope["method"],
                 "path": scope["path"][:200],
-                "status": call.status if call else sent or 500,
+                "status": call.status if call else exchange.status or 500,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             }
             if call is not None:
@@ -160,46 +227,35 @@ class Recorder:
             access.info(line, extra={"fields": fields})
             tracing.end(token)
 
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, call: CallLog | None
-    ) -> None:
-        if call is None:
-            await self.app(scope, receive, send)
+    async def _run(self, exchange: Exchange) -> None:
+        if exchange.declared_too_large():
+            await exchange.refuse()
             return
-        status = 0
-        finished = False
+        await self.app(exchange.scope, exchange.receive, exchange.send)
 
-        async def watched(message: Message) -> None:
-            nonlocal status, finished
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers = list(message.get("headers", []))
-                headers.append((ID_HEADER, call.id.encode()))
-                if call.version:
-                    headers.append((VERSION_HEADER, call.version.encode("utf-8", "replace")))
-                message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                finished = True
-                if self.texts:  # while the request's span is open: it ends with this body
-                    tracing.add_texts(call.prompt_text, call.response_text)
-            await send(message)
-
+    async def _answer(self, exchange: Exchange) -> None:
+        call = exchange.call
+        if call is None:
+            await self._run(exchange)
+            return
         self.state.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, watched)
+            await self._run(exchange)
         except BaseException as exc:
-            if not status:
-                status, call.error = 500, f"internal error: {type(exc).__name__}: {exc}"[:2000]
+            if not exchange.status:
+                exchange.status = 500
+                call.error = f"internal error: {type(exc).__name__}: {exc}"[:2000]
             raise
         finally:
             for cleanup in call.cleanups:
                 result = cleanup()
                 if inspect.isawaitable(result):
                     await result
-            if status and not finished:
+            status = exchange.status
+            if status and not exchange.finished:
                 call.error = call.error or "the client closed the connection mid-response"
                 status = 499 if status < 400 else status
-            error = call.error or scope["state"].get("error")
+            error = call.error or exchange.scope["state"].get("error")
             # In flight until logged: nothing in flight means every answered call is queued
             # for the store (a client can read the last byte before the log row exists).
             try:
