@@ -73,6 +73,20 @@ SHORT_ANSWERS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def litellm_loops() -> Iterator[None]:
+    """LiteLLM's synchronous calls leave an event loop behind unclosed (its own, not the
+    server's). Collected here, the loop's ResourceWarning is this module's; left to the
+    garbage collector, it surfaced in whichever test ran next on the worker."""
+    yield
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "unclosed event loop", ResourceWarning)
+        gc.collect()
+
+
 @pytest.fixture(scope="module")
 def server(
     shared_settings: Settings, smol: Any, e5: Any, tmp_path_factory: pytest.TempPathFactory
