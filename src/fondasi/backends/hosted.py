@@ -64,15 +64,20 @@ class Endpoint:
         return self.key.get_secret_value() if self.key else NO_KEY
 
 
-async def trace_headers(request: Any) -> None:
-    """An httpx request hook: the current trace's W3C ``traceparent`` on the request.
+def trace_into(headers: Any) -> None:
+    """The current trace's W3C ``traceparent`` added to a request's ``headers``.
 
     The model call's span is current while a hosted request is made
     (``fondasi.models.tracing``), so the provider (or a proxy in front of it) continues
     the same trace. Without OpenTelemetry, or with no span current, nothing is added.
     """
     if _inject is not None:
-        _inject(request.headers)
+        _inject(headers)
+
+
+async def trace_headers(request: Any) -> None:
+    """``trace_into`` as an httpx request hook."""
+    trace_into(request.headers)
 
 
 try:

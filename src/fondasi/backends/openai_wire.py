@@ -2,14 +2,18 @@
 
 Sync: the SDK makes the request (endpoint, key, headers, timeout, and its typed errors for
 a refused one) and hands back the raw response. Async (the server's path): one pooled
-``httpx.AsyncClient`` per event loop posts the body itself, with the SDK's key and
-endpoint; the SDK's request machinery cost a third of a millisecond of CPU per request on
-a proxied call (``bench/serve_proxy.py``). Either way the events are read as plain JSON,
-not first validated into pydantic models, which cost more than the rest of the request.
+aiohttp session per event loop posts the body itself, with the SDK's key and endpoint. The
+SDK's request machinery cost a third of a millisecond of CPU per request on a proxied call
+(``bench/serve_proxy.py``), and httpx's connection pool, which checks every pooled
+connection on every request, was 40% of the server's CPU at 16 clients; aiohttp's
+connector hands out a free connection without that scan. Either way the events are read as
+plain JSON, not first validated into pydantic models, which cost more than the rest of the
+request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -24,23 +28,78 @@ if TYPE_CHECKING:
 PATH = "/chat/completions"
 
 
+class WireResponse:
+    """An aiohttp response read the way the callers read an httpx one: a status, headers,
+    the whole body or its lines, and ``aclose``; a connection that breaks while reading is
+    the httpx error the sync path meets for the same break."""
+
+    def __init__(self, response: Any) -> None:
+        self.raw = response
+        self.status_code: int = response.status
+        self.headers = response.headers
+
+    async def aread(self) -> bytes:
+        """The whole body."""
+        with _read_errors():
+            body: bytes = await self.raw.read()
+        return body
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """The body line by line, without line endings."""
+        with _read_errors():
+            async for line in self.raw.content:
+                yield line.decode("utf-8").rstrip("\r\n")
+
+    async def aclose(self) -> None:
+        """Give the connection back when the body was read whole, else drop it."""
+        if self.raw.content.at_eof():
+            self.raw.release()
+        else:
+            self.raw.close()
+
+
+INCOMPLETE = (
+    "peer closed connection without sending complete message body (incomplete chunked read)"
+)
+DISCONNECTED = "Server disconnected without sending a response."
+
+
+@contextlib.contextmanager
+def _read_errors() -> Iterator[None]:
+    """aiohttp's read failures as the httpx errors the sync path meets for the same break,
+    in httpx's words, so both paths report a broken answer alike."""
+    import aiohttp
+    import httpx
+
+    try:
+        yield
+    except aiohttp.ClientPayloadError as exc:
+        raise httpx.RemoteProtocolError(INCOMPLETE) from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise httpx.RemoteProtocolError(DISCONNECTED) from exc
+    except TimeoutError as exc:
+        raise httpx.ReadTimeout("The read operation timed out") from exc
+    except aiohttp.ClientError as exc:
+        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+
 class AsyncWire:
     """What an OpenAI-wire model holds per event loop: the SDK's async client (embeddings)
-    and a pooled httpx client for chat streams, on the same endpoint, key and timeout."""
+    and a pooled aiohttp session for chat, on the same endpoint, key and timeout."""
 
-    def __init__(self, sdk: Any, http: Any, url: str) -> None:
+    def __init__(self, sdk: Any, session: Any, url: str, headers: dict[str, str]) -> None:
         self.sdk = sdk
-        self.http = http
+        self.session = session
         self.url = url
+        self.headers = headers
 
     @classmethod
     def twin(cls, client: Any, sdk: Any) -> AsyncWire:
-        """The pair for the sync SDK ``client`` (its key stays in these clients only)."""
-        import httpx
+        """The pair for the sync SDK ``client`` (its key stays in these clients only); made
+        in the event loop that will use it."""
+        import aiohttp
 
-        from fondasi.backends.hosted import trace_headers
-
-        headers = {"Accept": "text/event-stream"}
+        headers = {"Content-Type": "application/json"}
         if client.api_key:
             headers["Authorization"] = f"Bearer {client.api_key}"
         for name, value in (
@@ -50,52 +109,57 @@ class AsyncWire:
             if value:
                 headers[name] = value
         timeout = client.timeout if isinstance(client.timeout, int | float) else None
-        http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout or 10.0, 10.0)),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            event_hooks={"request": [trace_headers]},
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
+            # Connecting, then each read, may take ``timeout``: a long stream is not cut.
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=min(timeout or 10.0, 10.0), sock_read=timeout
+            ),
+            trust_env=False,
         )
-        return cls(sdk, http, str(client.base_url).rstrip("/") + PATH)
+        return cls(sdk, session, str(client.base_url).rstrip("/") + PATH, headers)
 
-    async def post(self, body: dict[str, Any], provider: str, key_env: Any) -> Any:
+    async def post(self, body: dict[str, Any], provider: str, key_env: Any) -> WireResponse:
         """The response to ``body``, its body not yet read (events, or one JSON answer
         when ``body`` asks for no stream); a refusal or a failure to connect as a
         ``ProviderError`` like the SDK's own would translate to."""
-        import httpx
+        import aiohttp
 
+        from fondasi.backends.hosted import trace_into
         from fondasi.backends.openai_api import status_error
         from fondasi.backends.remote import ProviderError
 
         content = json.dumps(body, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json"}
-        if not body.get("stream"):
-            headers["Accept"] = "application/json"
-        request = self.http.build_request("POST", self.url, content=content, headers=headers)
+        headers = dict(self.headers)
+        headers["Accept"] = "text/event-stream" if body.get("stream") else "application/json"
+        trace_into(headers)
         try:
-            response = await self.http.send(request, stream=True)
-        except httpx.TimeoutException:
+            raw = await self.session.post(self.url, data=content, headers=headers)
+        except TimeoutError:
             raise ProviderError(provider, "the request timed out", retryable=True) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             why = str(exc) or type(exc).__name__
             raise ProviderError(
                 provider, f"cannot reach the server ({why})", retryable=True
             ) from None
+        response = WireResponse(raw)
         if response.status_code >= 400:
             try:
-                raw = await response.aread()
+                text = await response.aread()
+            except Exception:
+                text = b""
             finally:
                 await response.aclose()
             try:
-                detail: Any = json.loads(raw)
+                detail: Any = json.loads(text)
             except ValueError:
-                detail = raw.decode("utf-8", "replace")[:500]
+                detail = text.decode("utf-8", "replace")[:500]
             raise status_error(provider, response.status_code, detail, response.headers, key_env)
         return response
 
     async def close(self) -> None:
         """Close both clients and their connections."""
-        await self.http.aclose()
+        await self.session.close()
         await self.sdk.close()
 
 

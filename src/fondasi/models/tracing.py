@@ -3,7 +3,7 @@
 A call is a CLIENT span named ``{operation} {model}`` with ``gen_ai.*`` attributes: the
 operation, the provider, the requested and answering model, max tokens and temperature,
 token usage and finish reasons. The span is current while the request is made, so a hosted
-API receives its W3C ``traceparent`` (``backends.hosted.trace_headers``).
+API receives its W3C ``traceparent`` (``backends.hosted.trace_into``).
 
 Tracing costs nothing unless an OpenTelemetry SDK is configured (``fondasi serve`` does
 that when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set): without one, the API hands out
