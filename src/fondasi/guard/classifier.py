@@ -175,6 +175,20 @@ def category_head(task: str, model_id: str, settings: Settings) -> CategoryHead 
     return CategoryHead(weights, bias, names, embed)
 
 
+# Heads by (kind, task, model, cache folder): built or loaded once per process, not on
+# every scan (each build reads and hashes the training rows and opens the .npz).
+_HEADS: dict[tuple[str, str, str, str], Any] = {}
+
+
+def _once(
+    build: Callable[[str, str, Settings], Any], task: str, model_id: str, settings: Settings
+) -> Any:
+    key = (build.__name__, task, model_id, str(settings.cache_dir))
+    if key not in _HEADS:
+        _HEADS[key] = build(task, model_id, settings)
+    return _HEADS[key]
+
+
 def is_classifier(finding: Finding) -> bool:
     """Whether the embedding classifier made this finding (not a rule or the word list)."""
     return finding.detail == "classifier" or finding.detail.endswith("(classifier)")
@@ -188,10 +202,10 @@ def sentence_findings(task: str, text: str, filt: Filter) -> list[Finding]:
     if not spans:
         return []
     model = filt.config.embedding_model or filt.settings.embedding_model
-    scores = head(task, model, filt.settings).predict([text[s:e] for s, e in spans])
+    scores = _once(head, task, model, filt.settings).predict([text[s:e] for s, e in spans])
     floor = operating_point(filt, text)
     hits = [(s, e, p) for (s, e), p in zip(spans, scores, strict=True) if p >= floor]
-    kinds = category_head(task, model, filt.settings) if hits else None
+    kinds = _once(category_head, task, model, filt.settings) if hits else None
     details = (
         [f"{kind} (classifier)" for kind in kinds.predict([text[s:e] for s, e, _ in hits])]
         if kinds is not None
