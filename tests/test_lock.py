@@ -48,8 +48,9 @@ def test_every_requirement_is_locked_at_a_version_its_range_allows() -> None:
 def test_ranges_leave_room_for_patch_releases_except_the_weights() -> None:
     # A library next to other packages; bundled weights stay exact (their files are checked).
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
     weights = {
-        canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["models"]
+        canonicalize_name(Requirement(r).name) for r in extras["models"] + extras["models-large"]
     }
     for requirement in _requirements():
         exact = any(spec.operator == "==" for spec in requirement.specifier)

@@ -157,6 +157,8 @@ def test_a_missing_capability_is_the_same_error_everywhere(
         generator.fill_mask(f"{PERSONAL} [MASK]")
     with pytest.raises(CapabilityError, match="cannot image-classify"):
         embedder.classify_image(np.zeros((8, 8, 3), dtype=np.uint8))
+    with pytest.raises(CapabilityError, match="cannot transcribe"):
+        generator.transcribe(b"RIFF\x00\x00\x00\x00WAVE")
     if case.name != "privacy route":  # a privacy route's public side is a hosted chat model
         with pytest.raises(CapabilityError, match="cannot generate"):
             embedder.generate(PERSONAL)

@@ -56,6 +56,7 @@ EXTRAS: dict[str, Extra] = {
             "dataset folders",
         ),
         Extra("ray", ("ray",), "batch work over a Ray cluster"),
+        Extra("speech", ("faster_whisper", "jiwer"), "speech to text (Whisper) and WER/CER"),
     ]
 }
 

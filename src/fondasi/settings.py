@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="What runs GGUF files: transformers (dequantised once into the cache) or "
         "llama.cpp (quantised as they are; needs fondasi[llamacpp]).",
     )
+    chat_model: str = Field(
+        default="qwen2-5-coder-0-5b-instruct",
+        description="Local instruct model used where one that writes is needed and none is "
+        "named: `fondasi chat` with no model, the eval judge, the distill teacher.",
+    )
     embedding_model: str = Field(
         default="multilingual-e5-small",
         description="Embedding model for k-NN few-shot selection and similarity work.",

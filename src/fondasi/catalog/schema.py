@@ -29,6 +29,7 @@ class Kind(StrEnum):
     NLP = "nlp"
     VISION = "vision"
     IMAGE_GENERATION = "image-generation"
+    SPEECH = "speech"
 
 
 class Architecture(StrEnum):
@@ -69,6 +70,7 @@ class Task(StrEnum):
     IMAGE_TEXT_MATCHING = "image-text-matching"
     IMAGE_UNDERSTANDING = "image-understanding"
     IMAGE_GENERATION = "image-generation"
+    SPEECH_RECOGNITION = "speech-recognition"
     BIOMEDICAL = "biomedical"
     LEGAL = "legal"
     FINANCE = "finance"
@@ -187,6 +189,9 @@ class Pricing(Strict):
     input_per_1m: float | None = Field(ge=0, description="USD per 1M input tokens.")
     output_per_1m: float | None = Field(default=None, ge=0, description="USD per 1M output tokens.")
     per_image: float | None = Field(default=None, ge=0, description="USD per generated image.")
+    per_minute: float | None = Field(
+        default=None, ge=0, description="USD per minute of audio (speech to text)."
+    )
     as_of: date = Field(description="Date the price was read from the provider's price page.")
     source: str | None = Field(default=None, description="URL of the price page.")
     notes: str | None = Field(default=None, description="Tiers, long-context surcharges ...")

@@ -26,6 +26,7 @@ from fondasi.cli import (
     run,
     serve,
     spend,
+    transcribe,
     tune,
 )
 from fondasi.cli import eval as evaluate
@@ -83,6 +84,7 @@ app.command("embed")(embed.embed)
 app.command("classify")(classify.classify)
 app.command("image")(image.image)
 app.command("imagine")(imagine.imagine)
+app.command("transcribe")(transcribe.transcribe)
 
 
 def main() -> None:

@@ -75,7 +75,9 @@ def _table(cards: list[ModelCard], title: str) -> Table:
 def list_models(
     ctx: typer.Context,
     kind: str | None = typer.Option(
-        None, "--kind", help="llm, embedding, multimodal, domain, nlp, vision, image-generation."
+        None,
+        "--kind",
+        help="llm, embedding, multimodal, domain, nlp, vision, image-generation, speech.",
     ),
     open_only: bool = typer.Option(False, "--open", help="Only open-weight models."),
     closed_only: bool = typer.Option(False, "--closed", help="Only closed (API) models."),

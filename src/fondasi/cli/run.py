@@ -192,7 +192,9 @@ def answer_template(
 
 def chat(
     ctx: typer.Context,
-    model_id: str = typer.Argument(..., help="A chat model: catalog id or path."),
+    model_id: str | None = typer.Argument(
+        None, help="A chat model: catalog id or path (default: settings' chat_model)."
+    ),
     system: str | None = typer.Option(None, "--system", help="System prompt."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Most new tokens per answer."),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy."),
@@ -201,6 +203,8 @@ def chat(
     ),
 ) -> None:
     """Talk with a model; it remembers the conversation. /reset forgets, /exit or Ctrl-D ends."""
+    settings: Settings = ctx.obj
+    model_id = model_id or settings.chat_model
     model = load_model(ctx, model_id, guard=guard_policy(ctx, guard))
     from fondasi.backends.base import Capability
     from fondasi.guard.events import GuardBlockedError

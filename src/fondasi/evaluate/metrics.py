@@ -49,6 +49,7 @@ METRICS: Registry[Metric] = Registry(
     builtins=(
         "fondasi.evaluate.ranking",
         "fondasi.evaluate.tasks.extract",
+        "fondasi.evaluate.tasks.speech",
         "fondasi.evaluate.tasks.tools",
     ),
     adopt=_adopt,

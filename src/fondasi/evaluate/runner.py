@@ -21,7 +21,7 @@ from fondasi.errors import BadInputError
 from fondasi.evaluate import results as results_io
 from fondasi.evaluate.baselines import for_task
 from fondasi.evaluate.cache import PredictionCache
-from fondasi.evaluate.config import DataSpec, EvalConfig
+from fondasi.evaluate.config import DataSpec, EvalConfig, JudgeSpec
 from fondasi.evaluate.datasets import Example, load_examples, source_path, split, splits_in
 from fondasi.evaluate.execution import CandidateRun, load_model
 from fondasi.evaluate.executors import executor
@@ -50,11 +50,8 @@ def default_out(settings: Settings, config: EvalConfig) -> Path:
 
 
 def metrics_for(task: Task, config: EvalConfig) -> list[Chosen]:
-    """The run's metrics, the headline first; judge needs a judge model."""
-    chosen = [choose(task.name, name) for name in (config.metrics or task.default_metrics)]
-    if any(c.metric.reads == "judge" for c in chosen) and config.judge is None:
-        raise BadInputError("the judge metric needs a judge model: judge: {model: ID}")
-    return chosen
+    """The run's metrics, the headline first."""
+    return [choose(task.name, name) for name in (config.metrics or task.default_metrics)]
 
 
 def _prepared(task: Task, examples: list[Example]) -> list[Example]:
@@ -195,8 +192,8 @@ def grade(
     """Judge grades on every record; returns the judge prompt as shown in the report."""
     from fondasi.evaluate.judge import grade_all, judge_template
 
-    spec = context.config.judge
-    assert spec is not None
+    # No judge named: the local instruct model fondasi writes with (settings.chat_model).
+    spec = context.config.judge or JudgeSpec(model=settings.chat_model)
     template = judge_template(spec, settings.home)
     judge = load_model(spec.model, settings)
     for run in runs:
@@ -212,7 +209,9 @@ def grade(
             run.records, grade_all(judge, template, items, cache, context.config.seed), strict=True
         ):
             row["judge"] = value
-    return template.model_dump_json(indent=2, exclude_defaults=True)
+    return f"judge model: {spec.model}\n" + template.model_dump_json(
+        indent=2, exclude_defaults=True
+    )
 
 
 def evaluate(

@@ -22,6 +22,8 @@ from fondasi.types import (
     Label,
     Message,
     TokenLogprob,
+    TranscribeOptions,
+    Transcription,
 )
 
 if TYPE_CHECKING:
@@ -156,6 +158,11 @@ class ModelHandle(Protocol):
         **overrides: Any,
     ) -> list[Any]:
         """Images (PIL) drawn from a prompt."""
+
+    def transcribe(
+        self, audio: Any, *, options: TranscribeOptions | None = None, **overrides: Any
+    ) -> Transcription:
+        """What was said in an audio file: text, language and timed segments."""
 
     # -- async: the calls above, off the event loop (models/aio.py) ----------------------
 

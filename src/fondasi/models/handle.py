@@ -28,6 +28,7 @@ from fondasi.backends.base import (
     Scorer,
     TextGenerator,
     TokenLogprobs,
+    Transcriber,
     VisionLanguageModel,
 )
 from fondasi.backends.remote import Resilient
@@ -47,6 +48,8 @@ from fondasi.types import (
     Message,
     Role,
     TokenLogprob,
+    TranscribeOptions,
+    Transcription,
 )
 
 if TYPE_CHECKING:
@@ -381,3 +384,13 @@ class Model(Folds):
             first = exc.errors()[0]
             raise BadInputError(f"bad option {first['loc'][0]!r}: {first['msg']}") from None
         return generator.generate_images(prompt, merged, on_step)
+
+    def transcribe(
+        self, audio: Any, *, options: TranscribeOptions | None = None, **overrides: Any
+    ) -> Transcription:
+        """What was said in an audio file (a path, its bytes or an open file): the text, its
+        language (detected unless ``language`` is given) and timed segments."""
+        from fondasi.models.transcribing import transcribe
+
+        backend = cast(Transcriber, self._need(Capability.TRANSCRIBE))
+        return transcribe(self, backend, audio, options, overrides)

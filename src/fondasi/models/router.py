@@ -277,6 +277,11 @@ class PrivateRoute(Wrapper):
         """Texts with personal data are embedded or classified by the private model."""
         return self._choose("\n".join(texts), False)
 
+    def for_audio(self) -> ModelHandle:
+        """The private model: what speech says cannot be checked before it is transcribed."""
+        self.last = [Attempt(self.private_id, "answered locally: audio is not checked")]
+        return self._local()
+
     def stream(
         self, prompt: PromptInput, *, options: GenerateOptions | None = None, **kwargs: Any
     ) -> Iterator[Chunk]:

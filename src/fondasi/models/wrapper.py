@@ -17,7 +17,7 @@ from fondasi.backends.base import Capability, Purpose
 from fondasi.models.contract import Labels, ModelHandle, PromptInput
 from fondasi.models.results import Folds
 from fondasi.prompts.render import Budget
-from fondasi.types import ImageOptions, Label, TokenLogprob
+from fondasi.types import ImageOptions, Label, TokenLogprob, TranscribeOptions, Transcription
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,6 +37,10 @@ class Wrapper(Folds):
 
     def for_texts(self, texts: Sequence[str]) -> ModelHandle:
         """The model that embeds or classifies ``texts``: the primary, unless told otherwise."""
+        return self.primary()
+
+    def for_audio(self) -> ModelHandle:
+        """The model that transcribes audio: the primary, unless told otherwise."""
         return self.primary()
 
     def explain(self) -> str:
@@ -162,3 +166,9 @@ class Wrapper(Folds):
     ) -> list[Any]:
         """The primary model draws."""
         return self.primary().imagine(prompt, options=options, on_step=on_step, **overrides)
+
+    def transcribe(
+        self, audio: Any, *, options: TranscribeOptions | None = None, **overrides: Any
+    ) -> Transcription:
+        """The model chosen for audio transcribes it."""
+        return self.for_audio().transcribe(audio, options=options, **overrides)

@@ -101,7 +101,7 @@ ADAPTATION: list[Rule] = [
             _open(card, route)
             and _decoder(card)
             and (card.parameters or 0) >= 1e9
-            and task != Task.EMBEDDINGS
+            and task not in {Task.EMBEDDINGS, Task.SPEECH_RECOGNITION}
         ),
         "PEFT when prompting is not enough: LoRA r=16, alpha=32 on q_proj,v_proj "
         "(`fondasi tune --method lora`) trains <1% of the weights",
@@ -110,7 +110,7 @@ ADAPTATION: list[Rule] = [
         lambda card, route, task: (
             _open(card, route)
             and 0 < (card.parameters or 0) < 1e9
-            and task not in {Task.EMBEDDINGS, Task.IMAGE_GENERATION}
+            and task not in {Task.EMBEDDINGS, Task.IMAGE_GENERATION, Task.SPEECH_RECOGNITION}
         ),
         "small enough to fine-tune fully, even on a CPU",
     ),

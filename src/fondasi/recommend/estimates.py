@@ -28,6 +28,7 @@ TASK_TOKENS: dict[Task, tuple[int, int]] = {
     Task.IMAGE_TEXT_MATCHING: (20, 0),
     Task.IMAGE_UNDERSTANDING: (1000, 200),
     Task.IMAGE_GENERATION: (60, 0),
+    Task.SPEECH_RECOGNITION: (0, 150),  # a minute of speech: ~150 words out
     Task.BIOMEDICAL: (800, 250),
     Task.LEGAL: (1500, 250),
     Task.FINANCE: (800, 250),
@@ -61,6 +62,8 @@ def monthly_api_cost(
     requests = requests_per_day * DAYS_PER_MONTH
     if task == Task.IMAGE_GENERATION:
         return None if price.per_image is None else requests * price.per_image
+    if task == Task.SPEECH_RECOGNITION:  # priced by the minute; a request is a minute of audio
+        return None if price.per_minute is None else requests * price.per_minute
     if price.input_per_1m is None:
         return None
     tokens_in, tokens_out = tokens

@@ -7,6 +7,7 @@ v1_responses    /v1/responses
 v1_moderations  /v1/moderations, answered by the guard filters
 v1_embeddings   /v1/embeddings (micro-batched), /v1/images/generations
 v1_classify.py  /v1/classify (vLLM's format): tuned classifiers, zero-shot labels
+v1_audio.py     /v1/audio/transcriptions (multipart uploads): speech to text
 v1_models.py    /v1/models
 feedback.py     /v1/feedback
 metrics.py      /metrics (Prometheus), labels bounded to served names

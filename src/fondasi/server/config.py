@@ -70,6 +70,11 @@ class ServeConfig(BaseModel):
     max_body_bytes: int = Field(
         default=2 * 2**20, ge=1024, description="Largest request body; bigger ones get 413."
     )
+    max_upload_bytes: int = Field(
+        default=25 * 2**20,
+        ge=1024,
+        description="Largest audio upload (/v1/audio/transcriptions); OpenAI's limit is 25 MB.",
+    )
     timeout_s: float = Field(
         default=120.0, gt=0, description="Longest a model call may take before a 504."
     )

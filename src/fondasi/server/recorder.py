@@ -39,8 +39,10 @@ ROUTES = {
     "/v1/classify": ("classify", "classify-"),
     "/v1/responses": ("responses", "resp_"),
     "/v1/moderations": ("moderations", "modr-"),
+    "/v1/audio/transcriptions": ("transcriptions", "trsc-"),
     "/classify": ("classify", "classify-"),
 }
+UPLOADS = {"/v1/audio/transcriptions"}  # file uploads: their own, larger body limit
 VERSION_HEADER = b"fondasi-model-version"
 ID_HEADER = b"fondasi-response-id"
 REQUEST_ID = b"x-request-id"
@@ -206,7 +208,8 @@ class Recorder:
             )
             scope.setdefault("state", {})["call"] = call
         marked = request_id(scope, call.id if call else "req-" + secrets.token_hex(12))
-        exchange = Exchange(scope, receive, send, call, marked, self.limit, self.texts)
+        limit = self.state.config.max_upload_bytes if scope["path"] in UPLOADS else self.limit
+        exchange = Exchange(scope, receive, send, call, marked, limit, self.texts)
         if not self.access:
             await self._answer(exchange)
             return

@@ -110,6 +110,7 @@ TASKS: Registry[Task] = Registry(
         "fondasi.evaluate.tasks.classify",
         "fondasi.evaluate.tasks.extract",
         "fondasi.evaluate.tasks.rank",
+        "fondasi.evaluate.tasks.speech",
         "fondasi.evaluate.tasks.text",
         "fondasi.evaluate.tasks.tools",
     ),
