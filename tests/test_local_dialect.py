@@ -292,6 +292,28 @@ def test_a_streamed_call_comes_whole_on_the_final_chunk(local: Any) -> None:
     jsonschema.validate(last.tool_calls[0].args, PARAMETERS["cek_ongkir"])
 
 
+def test_calls_are_read_in_every_form_small_models_write_them() -> None:
+    from fondasi.models.dialect import call_blocks, read_calls
+    from fondasi.prompts.parse import OutputParseError
+    from fondasi.types import Tool
+
+    weather = Tool(**WEATHER["function"])
+    call = '{"name": "get_weather", "arguments": {"city": "Bandung"}}'
+    other = '{"name": "get_weather", "arguments": {"city": "Medan"}}'
+    for written in (
+        f"<tool_call>\n{call}\n</tool_call>",
+        f"```json\n{call}\n```",
+        call,
+        f"{call}\n{other}",
+    ):
+        calls = read_calls(written, [weather])
+        assert calls[0].name == "get_weather" and calls[0].args == {"city": "Bandung"}
+        assert len(calls) == (2 if other in written else 1)
+    assert call_blocks("Cuacanya cerah.") == []
+    with pytest.raises(OutputParseError, match="not JSON"):
+        read_calls('{"name": "get_weather", "arguments": {', [weather])
+
+
 def test_a_named_choice_that_is_not_offered_is_refused(smol: Any) -> None:
     with pytest.raises(BadInputError, match="not a given tool"):
         smol.generate(ASKED[0], tools=[WEATHER], tool_choice="cek_ongkir")

