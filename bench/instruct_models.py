@@ -1,7 +1,7 @@
 """Packaged language models side by side: speed on both GGUF engines, quality on the tour task.
 
     .venv/bin/python bench/instruct_models.py [--tokens N] [--rounds R] [--threads T]
-        [--models ID,ID] [--skip-quality]
+        [--models ID,ID] [--skip-quality | --skip-speed]
 
 Speed: greedy decoding of chat-templated prompts, tokens/s (median of the rounds) and load
 time, for each model on fondasi's transformers backend (the GGUF dequantised once into the
@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads.")
     parser.add_argument("--models", default=",".join(MODELS), help="Catalog ids, comma-separated.")
     parser.add_argument("--skip-quality", action="store_true", help="Measure speed only.")
+    parser.add_argument("--skip-speed", action="store_true", help="Measure quality only.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -127,7 +128,7 @@ def main() -> None:
         for column in ("model", "engine", "tokens/s", "vs anchor", "load (first)"):
             table.add_column(column, justify="left" if column in ("model", "engine") else "right")
         anchor = None
-        for model_id in present:
+        for model_id in [] if args.skip_speed else present:
             for engine in ENGINES:
                 got = speed(model_id, engine, settings, args.tokens, args.rounds)
                 anchor = anchor or got["tps"]
@@ -138,7 +139,8 @@ def main() -> None:
                     f"{got['tps'] / anchor:.2f}×",
                     f"{got['load']:.1f} s",
                 )
-        console.print(table)
+        if not args.skip_speed:
+            console.print(table)
         if not args.skip_quality:
             results = quality(present, settings, Path(cache) / "eval")
             board = Table(title=results.name)

@@ -217,15 +217,16 @@ def test_a_language_model_student_learns_the_teachers_answers(
 def test_distill_needs_a_teacher_that_knows_the_labels(
     sentiment: tuple[Path, Path], tmp_path: Path, shared_settings: Settings
 ) -> None:
-    def run(**changes: Any) -> None:
+    def run(settings: Settings = shared_settings, **changes: Any) -> None:
         base: dict[str, Any] = {
             "base": MINILM, "data": sentiment[0], "eval_data": sentiment[1],
             "out": tmp_path / "x", "max_steps": 1, "method": "distill",
         }  # fmt: skip
-        tune(TuneOptions(**{**base, **changes}), shared_settings, progress=False)
+        tune(TuneOptions(**{**base, **changes}), settings, progress=False)
 
-    with pytest.raises(BadInputError, match="needs --teacher"):
-        run()
+    # No --teacher: the settings' chat_model teaches (here one that does not exist).
+    with pytest.raises(BadInputError, match="--teacher no-such-chat-model"):
+        run(shared_settings.model_copy(update={"chat_model": "no-such-chat-model"}))
     with pytest.raises(BadInputError, match="--teacher is for --method distill"):
         run(method="lora", teacher=MINILM)
     with pytest.raises(BadInputError, match="--teacher nope-model"):

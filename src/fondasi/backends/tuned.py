@@ -12,7 +12,7 @@ import json
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 from fondasi.backends.base import Backend, ModelSpec
 from fondasi.errors import BadInputError
@@ -222,14 +222,19 @@ class TunedFactory:
         return spec.format == "tuned"
 
     def load(self, spec: ModelSpec, settings: Settings) -> Backend:
-        """Whole weights from the folder, or the base with the adapter applied."""
-        require("transformers", "local", "tuned models")
-        from transformers import AutoTokenizer
-
+        """Whole weights from the folder, the base with the adapter applied, or a head over
+        an embedder."""
         folder = spec.path
         if folder is None:
             raise BadInputError(f"{spec.id}: no folder")
         meta = read_meta(folder)
+        if meta.get("format") == "embedding-head":  # no transformers weights of its own
+            from fondasi.backends.tuned_head import load_head_classifier
+
+            return cast(Backend, load_head_classifier(folder, meta, settings))
+        require("transformers", "local", "tuned models")
+        from transformers import AutoTokenizer
+
         task, labels = TASK_MODELS.get(meta["task"]), list(meta.get("labels") or [])
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         if meta.get("format") == "onnx":

@@ -94,8 +94,15 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
         }
         for model in models
         for template in templates
-        for k in shots
+        for k in _shots_for(model, shots)
         for by in routes
+    ]
+    # Heads fit on embeddings: one candidate per embedding model and head, shots aside.
+    candidates += [
+        {"model": model, "head": head}
+        for model in models
+        if not model.startswith("tuned:")
+        for head in _list(options.get("head"))
     ]
     data: dict[str, Any] = {
         "path": options["data"],
@@ -121,6 +128,20 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
     if options["judge"]:
         config["judge"] = {"model": options["judge"]}
     return config
+
+
+def _shots_for(model: str, shots: list[int]) -> list[int]:
+    """The shot counts that mean something for ``model``: a tuned classifier answers with
+    its own labels, so it runs once, without shots."""
+    if not model.startswith("tuned:"):
+        return shots
+    from fondasi.backends.tuned import read_meta
+
+    try:
+        classifies = read_meta(Path(model[6:]).expanduser()).get("task") == "classification"
+    except BadInputError:
+        return shots  # not a tuned folder: loading it says so
+    return [0] if classifies else shots
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +171,11 @@ def run(
     template: str | None = typer.Option(None, "--template", help="Template(s), comma-separated."),
     shots: str | None = typer.Option(None, "--shots", help="Few-shot k values: 0,3,8."),
     select: str | None = typer.Option(None, "--select", help="fixed, random, balanced or knn."),
+    head: str | None = typer.Option(
+        None,
+        "--head",
+        help="Embedding models: heads fitted on the train split: linear, knn, hybrid.",
+    ),
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels."),
     by: str | None = typer.Option(
         None,

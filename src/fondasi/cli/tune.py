@@ -50,7 +50,10 @@ def run(
         None, "--task", help="classification, causal-lm or seq2seq (default: from the data)."
     ),
     method: str = typer.Option(
-        "lora", "--method", help="full, lora, ia3, prompt-tuning or distill."
+        "lora",
+        "--method",
+        help="full, lora, ia3, prompt-tuning, distill; on embeddings: linear-head, knn, "
+        "hybrid, setfit (`fondasi tune methods`).",
     ),
     r: int = typer.Option(16, "--r", help="LoRA rank."),
     alpha: int = typer.Option(32, "--alpha", help="LoRA alpha."),
@@ -59,6 +62,10 @@ def run(
         None, "--target-modules", help="Comma-separated layers, e.g. q_proj,v_proj."
     ),
     virtual_tokens: int = typer.Option(20, "--virtual-tokens", help="Prompt-tuning tokens."),
+    k: int | None = typer.Option(
+        None, "--k", help="knn: neighbours that vote (default: by leave-one-out)."
+    ),
+    pairs: int = typer.Option(8, "--pairs", help="setfit: contrastive pairs per training text."),
     epochs: float | None = typer.Option(None, "--epochs", help="Default: the method's."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate; default: the method's."),
     batch_size: int = typer.Option(16, "--batch-size", help="Examples per step."),
@@ -117,6 +124,8 @@ def run(
             if target_modules
             else None,
             virtual_tokens=virtual_tokens,
+            k=k,
+            pairs=pairs,
             epochs=epochs,
             learning_rate=lr,
             batch_size=batch_size,
@@ -155,7 +164,8 @@ def show_result(result: Any) -> None:
     )
     table.add_row(
         "time",
-        f"{result.seconds:.1f} s, {result.steps} steps"
+        f"{result.seconds:.1f} s"
+        + (f", {result.steps} steps" if result.steps else "")
         + (" (stopped early: the dev score stopped improving)" if result.stopped_early else ""),
     )
     table.add_row("peak RAM", f"{result.peak_ram_mb:.0f} MB")
@@ -296,9 +306,10 @@ def methods() -> None:
     for item in METHODS.values():
         table.add_row(
             item.name,
-            f"{item.learning_rate:g}",
-            f"{item.epochs:g}",
-            str(item.patience),
+            # A head fitted by scikit-learn has no step size, epochs or early stopping.
+            f"{item.learning_rate:g}" if item.learning_rate else "-",
+            f"{item.epochs:g}" if item.epochs else "-",
+            str(item.patience) if item.patience else "-",
             item.summary,
         )
     console.print(table)

@@ -55,6 +55,12 @@ class CandidateSpec(BaseModel):
     select: str | None = Field(
         default=None, description="How shots are chosen: fixed, random, balanced or knn."
     )
+    head: str | None = Field(
+        default=None,
+        description="Embedding models: fit this head on the train split's embeddings: linear "
+        "(logistic regression), knn (k from shots, else leave-one-out) or hybrid (TF-IDF + "
+        "embeddings).",
+    )
     calibrate: bool = Field(
         default=True, description="Contextual calibration of label log-probabilities."
     )
@@ -70,7 +76,10 @@ class CandidateSpec(BaseModel):
     def approach(self) -> str:
         """The way the model is used, in words."""
         if self.model.startswith("tuned:"):
-            kind = "tuned"
+            # A tuned language model can still take shots; the name must say so.
+            kind = "tuned" + (f" few-shot k={self.shots}" if self.shots else "")
+        elif self.head:
+            kind = f"{self.head} head" + (f" k={self.shots}" if self.shots else "")
         elif self.shots:
             kind = f"few-shot k={self.shots}" + (f" {self.select}" if self.select else "")
         else:
@@ -225,6 +234,7 @@ def parse_config(text: str, source: str = "config") -> EvalConfig:
 
 def check_names(config: EvalConfig, root: yaml.Node | None, source: str) -> None:
     """Task, metric, baseline, executor and selector names exist; a wrong one names its line."""
+    from fondasi.backends.heads import head
     from fondasi.evaluate.baselines import for_task
     from fondasi.evaluate.executors import EXECUTORS
     from fondasi.evaluate.metrics import choose
@@ -242,6 +252,11 @@ def check_names(config: EvalConfig, root: yaml.Node | None, source: str) -> None
         (("candidates", n, "select"), lambda name=c.select: selector(name))
         for n, c in enumerate(config.candidates)
         if c.select
+    ]
+    checks += [
+        (("candidates", n, "head"), lambda name=c.head: head(name))
+        for n, c in enumerate(config.candidates)
+        if c.head
     ]
     for loc, check in checks:
         try:

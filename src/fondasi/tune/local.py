@@ -57,7 +57,24 @@ class TuneResult:
         return self.trainable / self.total if self.total else 0.0
 
 
-def _check_out(out: Path, resume: bool) -> None:
+def split_rows(
+    options: TuneOptions, kind: Task, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Checked train and dev rows: --eval-data, a folder's dev split, or a seeded split."""
+    data.check_rows(rows, kind.name, options.data)
+    folder_dev = None if options.eval_data else data.dev_rows(options.data)
+    if options.eval_data:
+        dev = data.read_rows(options.eval_data)
+        data.check_rows(dev, kind.name, options.eval_data)
+        return rows, dev
+    if folder_dev is not None:  # a folder with train and dev splits: they are the split
+        data.check_rows(list(folder_dev), kind.name, options.data)
+        return rows, list(folder_dev)
+    return data.split(rows, kind.stratify, options.dev_fraction, options.seed)
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """``out`` exists, is writable and holds no tuned model yet (unless resuming)."""
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} is a file")
     try:
@@ -118,10 +135,13 @@ def _has_gpu() -> bool:
 
 def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> TuneResult:
     """Fine-tune ``options.base`` on ``options.data`` with ``options.method``."""
+    chosen = method(options.method)
+    own = chosen.run(options, settings, progress)
+    if own is not None:
+        return own
     require("peft", "tune", "fine-tuning")
     from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
-    chosen = method(options.method)
     if options.patience is None:
         options = options.model_copy(update={"patience": chosen.patience})
     private.check(options)
@@ -131,20 +151,9 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         kind = task(options.task)
     else:  # T5 and BART learn prompt/completion rows as seq2seq: the base decides
         kind = task(data.detect_task(rows, options.data)).for_base(folder)
-    data.check_rows(rows, kind.name, options.data)
-    folder_dev = None if options.eval_data else data.dev_rows(options.data)
-    train: list[dict[str, Any]]
-    dev: list[dict[str, Any]]
-    if options.eval_data:
-        train, dev = rows, data.read_rows(options.eval_data)
-        data.check_rows(dev, kind.name, options.eval_data)
-    elif folder_dev is not None:  # a folder with train and dev splits: they are the split
-        train, dev = rows, list(folder_dev)
-        data.check_rows(dev, kind.name, options.data)
-    else:
-        train, dev = data.split(rows, kind.stratify, options.dev_fraction, options.seed)
+    train, dev = split_rows(options, kind, rows)
     labels = kind.labels(train, dev)
-    _check_out(options.out, options.resume)
+    check_out(options.out, options.resume)
     resume_from = None
     if options.resume:
         resume_from = last_checkpoint(options.out / "checkpoints")
@@ -224,7 +233,7 @@ def tune(options: TuneOptions, settings: Settings, progress: bool = True) -> Tun
         stopped_early=0 < trainer.state.global_step < planned,
     )
     if writer:
-        _write_meta(result, options, chosen.adapter)
+        write_meta(result, options, chosen.adapter)
     return result
 
 
@@ -274,7 +283,10 @@ def last_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def _write_meta(result: TuneResult, options: TuneOptions, adapter: bool) -> None:
+def write_meta(
+    result: TuneResult, options: TuneOptions, adapter: bool, extra: dict[str, Any] | None = None
+) -> None:
+    """``fondasi-tune.json`` and the model card for a finished run."""
     meta = {
         **{k: v for k, v in asdict(result).items() if k != "out"},
         "adapter": adapter,
@@ -286,6 +298,7 @@ def _write_meta(result: TuneResult, options: TuneOptions, adapter: bool) -> None
         "data_sha256": data.fingerprint(options.data, options.eval_data),
         "fondasi": __version__,
         "created": date.today().isoformat(),
+        **(extra or {}),
     }
     (options.out / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     (options.out / "README.md").write_text(model_card(meta), encoding="utf-8")

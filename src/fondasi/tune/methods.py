@@ -20,6 +20,7 @@ from fondasi.tune.tasks import Task, task
 
 if TYPE_CHECKING:
     from fondasi.settings import Settings
+    from fondasi.tune.local import TuneResult
     from fondasi.tune.options import TuneOptions
 
 
@@ -36,6 +37,10 @@ class Method:
     unmergeable: ClassVar[str | None] = None
     private: ClassVar[bool] = True  # DP-SGD (--dp-epsilon) can train with it
     why_not_private: ClassVar[str] = ""  # said when --dp-epsilon is refused
+
+    def run(self, options: TuneOptions, settings: Settings, progress: bool) -> TuneResult | None:
+        """A whole run done this method's own way; None: the Trainer runs it (most do)."""
+        return None
 
     def peft_config(self, model: Any, options: TuneOptions, task: Task) -> Any:
         """The PEFT config that adds this method's adapter; None trains the model itself."""
@@ -88,7 +93,7 @@ class Method:
 METHODS: Registry[Method] = Registry(
     "tuning method",
     "fondasi.tune_methods",
-    builtins=(__name__,),
+    builtins=(__name__, "fondasi.tune.recipes"),
     adopt=instances_of(Method, "tuning method"),
 )
 M = TypeVar("M", bound=Method)
@@ -265,9 +270,8 @@ class Distill(Method):
         """The rows with the teacher's probabilities, or with the teacher's answers."""
         from fondasi.tune.distill import teach
 
-        if not options.teacher:
-            raise BadInputError("--method distill needs --teacher MODEL (the model to learn from)")
-        return teach(rows, task, labels, options.teacher, settings)
+        # No --teacher: the local instruct model fondasi writes with (settings.chat_model).
+        return teach(rows, task, labels, options.teacher or settings.chat_model, settings)
 
     def trainer(self, options: TuneOptions) -> tuple[Any, dict[str, Any]]:
         """A Trainer whose loss mixes the teacher's softened probabilities with the labels."""

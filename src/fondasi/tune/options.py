@@ -24,7 +24,9 @@ class TuneOptions(BaseModel):
         "detected from the data when not given.",
     )
     method: str = Field(
-        default="lora", description="full, lora, ia3, prompt-tuning or distill (`tune methods`)."
+        default="lora",
+        description="full, lora, ia3, prompt-tuning, distill, linear-head, knn, hybrid or setfit "
+        "(`tune methods`).",
     )
     r: int = Field(default=16, ge=1, le=1024, description="LoRA rank.")
     alpha: int = Field(default=32, ge=1, description="LoRA scaling (lora_alpha).")
@@ -33,6 +35,15 @@ class TuneOptions(BaseModel):
         default=None, description="Layers to adapt; default: peft's choice per architecture."
     )
     virtual_tokens: int = Field(default=20, ge=1, le=512, description="Prompt-tuning tokens.")
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="kNN: neighbours that vote; default: by leave-one-out.",
+    )
+    pairs: int = Field(
+        default=8, ge=2, le=200, description="SetFit: contrastive pairs made per training text."
+    )
     epochs: float | None = Field(default=None, gt=0, le=1000, description="Passes over data.")
     learning_rate: float | None = Field(default=None, gt=0, lt=1, description="Peak step size.")
     batch_size: int = Field(default=16, ge=1, le=4096, description="Examples per step.")

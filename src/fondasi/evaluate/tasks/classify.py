@@ -2,7 +2,8 @@
 
 - a classifier with its own labels (a tuned model, the intent classifier) answers directly;
 - an embedding model compares texts with the label descriptions (zero-shot) or with class
-  centres of ``shots`` train examples per the selector (few-shot);
+  centres of ``shots`` train examples per the selector (few-shot); with ``head`` (or
+  ``select: knn``) a head fitted on the train split's embeddings reads the label instead;
 - a local language model ranks labels by log-probability after a template;
 - a hosted model (or one that cannot score, or a candidate with ``by: generation``) answers
   through ``fondasi.ask`` and its answer is read as a label; the call's tokens and cost are
@@ -59,6 +60,7 @@ class ClassifyPredictor(Predictor):
         self.context = context
         self.mode = ""
         self.pool = shot_pool(context, "text", "label")
+        self.fitted: Any = None  # the head over the train split's embeddings, once fitted
 
     def fingerprint(self) -> dict[str, Any]:
         c = self.candidate
@@ -70,7 +72,8 @@ class ClassifyPredictor(Predictor):
             "by": c.by,
             "labels": self.context.labels,
             "descriptions": self.context.descriptions,
-            "pool": cache_key(self.pool) if c.shots else None,
+            "head": c.head,
+            "pool": cache_key(self.pool) if c.shots or c.head else None,
             "seed": self.context.config.seed,
         }
 
@@ -84,13 +87,18 @@ class ClassifyPredictor(Predictor):
                 f"{model.id} cannot score labels by log-probability (a local language model "
                 "can): use `by: generation`"
             )
+        if c.head and not model.can(Capability.EMBED):
+            raise BadInputError(
+                f"`head: {c.head}` fits on embeddings and {model.id} does not embed text: "
+                "drop head, or use an embedding model"
+            )
         if c.by == "generation":
             self.mode = "ask"
             self.per_example = True
         elif model.can(Capability.EMBED) and not c.template:
             self.mode = "embed"
-            if c.shots and not self.pool:
-                raise BadInputError("few-shot needs train examples")
+            if (c.shots or c.head) and not self.pool:
+                raise BadInputError("few-shot and heads need train examples")
         elif model.can(Capability.CLASSIFY) and not c.template and not c.shots:
             self.mode = "own"
         elif scores:
@@ -114,9 +122,9 @@ class ClassifyPredictor(Predictor):
         c, labels = self.candidate, self.context.labels
         if self.mode == "own":
             rankings = model.classify(texts, None)
+        elif self.mode == "embed" and (c.head or c.select == "knn"):
+            return [Output(label) for label in self._by_head(model, texts)]
         elif self.mode == "embed":
-            if c.select == "knn":
-                raise BadInputError("knn selection needs a language model; use balanced")
             wanted: Any = {name: self.context.descriptions.get(name, name) for name in labels}
             if not self.context.descriptions:
                 wanted = labels
@@ -137,6 +145,26 @@ class ClassifyPredictor(Predictor):
         else:
             return [self._ask(model, text) for text in texts]
         return [Output(ranking[0].label if ranking else None) for ranking in rankings]
+
+    def _by_head(self, model: ModelHandle, texts: list[str]) -> list[str]:
+        """Labels from a head fitted on the train split's embeddings: ``head``, or for
+        ``select: knn`` a vote of the ``shots`` nearest train examples."""
+        from fondasi.backends import heads
+
+        # E5 embeds classification text as a query; other embedders ignore the purpose.
+        if self.fitted is None:
+            train = [shot["input"] for shot in self.pool]
+            self.fitted = heads.fit(
+                self.candidate.head or "knn",
+                heads.as_matrix(model.embed(train, purpose="query")),
+                train,
+                [shot["output"] for shot in self.pool],
+                seed=self.context.config.seed,
+                k=self.candidate.shots or None,
+            )
+        vectors = heads.as_matrix(model.embed(texts, purpose="query"))
+        chosen = heads.predict(self.fitted, vectors, texts).argmax(axis=1)
+        return [self.fitted.labels[i] for i in chosen]
 
     def _ask(self, model: ModelHandle, text: str) -> Output:
         from fondasi.models.classifying import DEFAULT_CLASSIFY_TEMPLATE
