@@ -327,6 +327,28 @@ def test_local_and_hosted_candidates_side_by_side(
     assert read(folder).candidates[-1].name == failing.name
 
 
+def test_the_judge_metric_without_a_judge_asks_the_chat_model(
+    fake: tuple[str, FakeState], tmp_path: Path, model_cache: Path
+) -> None:
+    url, state = fake
+    settings = hosted(url, tmp_path, model_cache).model_copy(update={"chat_model": "fake:echo"})
+    config = parse_config(
+        yaml.safe_dump(
+            {
+                "task": "generation",
+                "data": {"path": "bundled:eval-rewrite-id", "limit": 3},
+                "metrics": ["chrf", "judge"],
+                "candidates": [{"model": "fake:echo", "max_tokens": 16}],
+                "cache": str(tmp_path / "cache.sqlite"),
+            }
+        )
+    )
+    results, _ = evaluate(config, settings, tmp_path / "judged")
+    assert (results.judge_prompt or "").startswith("judge model: fake:echo\n")
+    # Three answers by the candidate, three grades by the judge (the baseline's too).
+    assert state.calls["echo"] >= 6
+
+
 def test_generation_extraction_and_a_judge_on_hosted_models(
     fake: tuple[str, FakeState], tmp_path: Path, model_cache: Path
 ) -> None:
