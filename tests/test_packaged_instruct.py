@@ -172,3 +172,23 @@ def test_the_packaged_qwen_calls_a_tool_in_the_form_it_writes(shared_settings: S
     chat = [{"role": "user", "content": "Halo, apa kabar?"}]
     plain = model.generate(chat, tools=[LACAK], max_tokens=30, temperature=0)
     assert plain.text.strip() and not plain.tool_calls
+
+
+def test_fondasi_chat_with_no_model_talks_with_the_chat_model() -> None:
+    import os
+    import subprocess
+    import sys
+
+    # The setting decides; SmolLM2 here keeps the test from loading the 0.5B in a subprocess.
+    env = {**os.environ, "FONDASI_CHAT_MODEL": "smollm2-135m-instruct", "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fondasi", "chat", "--max-tokens", "8"],
+        input="What is the capital of France?\n/exit\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Chatting with smollm2-135m-instruct" in done.stdout
+    assert len(done.stdout.strip().splitlines()) >= 2  # the greeting, then an answer
