@@ -124,7 +124,6 @@ class DecodeBatcher:
         self._jobs: list[Job] = []  # the rows' jobs, in row order
         self._worker: threading.Thread | None = None  # the scheduler, while it has work
         self._thread: threading.Thread | None = None  # the latest scheduler, for close()
-        self._hooked = False  # close() registered to run at exit
         self.widest = 0  # most rows one step has decoded: how much batching happened
         self.steps = 0  # batched decode steps run so far
 
@@ -144,11 +143,10 @@ class DecodeBatcher:
                 self._worker = threading.Thread(
                     target=self._run, name="decode-batcher", daemon=True
                 )
+                _LIVE.add(self)
+                _SCHEDULERS.add(self._worker)
                 self._worker.start()
                 self._thread = self._worker
-                if not self._hooked:
-                    self._hooked = True
-                    atexit.register(_close_later, weakref.ref(self))
 
     def close(self, timeout: float = 10.0) -> None:
         """Cancel every job and wait for the scheduler thread to end.
@@ -298,10 +296,26 @@ def stream_job(
     )
 
 
-def _close_later(batcher: weakref.ref[DecodeBatcher]) -> None:
-    alive = batcher()
-    if alive is not None:
-        alive.close()
+# Batchers with work, and their scheduler threads, for the exit hook below. The threads
+# are kept apart: the last reference to a batcher (and its model) can drop on its own
+# scheduler thread as that thread ends, freeing the model there while the interpreter
+# shuts down; such a thread must be waited for too.
+_LIVE: weakref.WeakSet[DecodeBatcher] = weakref.WeakSet()
+_SCHEDULERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all(timeout: float = 10.0) -> None:
+    """Cancel every job and wait for every scheduler thread before the interpreter ends.
+
+    A daemon thread still inside torch at shutdown is ended by the interpreter mid-call, and
+    the process aborts ("terminate called without an active exception", status 134).
+    """
+    for batcher in list(_LIVE):
+        batcher.close(timeout)
+    for thread in list(_SCHEDULERS):
+        if thread is not threading.current_thread():
+            thread.join(timeout)
 
 
 __all__ = ["DONE", "MAX_BATCH", "DecodeBatcher", "Job", "Rows", "stream_job"]
