@@ -96,7 +96,7 @@ speech:
 
 test: $(STAMP) $(LLAMACPP_STAMP) browser postgres redis speech
 	# Every core: one pytest worker each, a test file to a worker (its module fixtures shared).
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n auto --dist loadfile --durations=30
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench tools

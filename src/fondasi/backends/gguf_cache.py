@@ -10,6 +10,7 @@ never leaves a half-written cache behind.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import shutil
@@ -58,7 +59,7 @@ def dequantise(gguf: Path, cache_dir: Path) -> Path:
     if is_complete(target):
         return target
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fondasi.extras import quiet_transformers
 
@@ -70,12 +71,16 @@ def dequantise(gguf: Path, cache_dir: Path) -> Path:
         loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     except Exception as exc:  # transformers raises many types for a bad or unsupported file
         raise BadInputError(f"{gguf} could not be read as a model: {exc}") from exc
-    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    # The loaded model's config, not a fresh read: each read of a GGUF parses its whole
+    # vocabulary again, the slowest part of the first load.
+    config = copy.deepcopy(loaded.config)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    # A plain model built from the config can be saved; the GGUF-loaded one cannot.
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(loaded.state_dict())
+    # A plain model built from the config can be saved; the GGUF-loaded one cannot. Built
+    # without memory (meta device), it takes the loaded weights as they are.
+    with torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict(), assign=True)
     plain.generation_config = loaded.generation_config
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)

@@ -52,6 +52,7 @@ FLAGS = {
     "limit": "--limit",
     "shots": "--shots",
     "by": "--by",
+    "curve": "--curve",
 }
 
 
@@ -104,6 +105,13 @@ def from_flags(options: dict[str, Any]) -> dict[str, Any]:
         if not model.startswith("tuned:")
         for head in _list(options.get("head"))
     ]
+    # Tuned on the train split first: one candidate per model and tune method.
+    candidates += [
+        {"model": model, "tune": method}
+        for model in models
+        if not model.startswith("tuned:")
+        for method in _list(options.get("tune"))
+    ]
     data: dict[str, Any] = {
         "path": options["data"],
         "columns": _pairs(options["columns"], "--columns"),
@@ -153,6 +161,14 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     found = {key: options[key] for key in keys if options.get(key) is not None}
     if options["no_baselines"]:
         found["baselines"] = False
+    if options.get("curve"):
+        try:
+            sizes = [int(size) for size in _list(options["curve"])]
+        except ValueError:
+            raise BadInputError(
+                f"--curve takes sizes like 8,32,128, got {options['curve']!r}"
+            ) from None
+        found["curve"] = {"sizes": sizes, "draws": options.get("draws") or 3}
     return found
 
 
@@ -175,6 +191,19 @@ def run(
         None,
         "--head",
         help="Embedding models: heads fitted on the train split: linear, knn, hybrid.",
+    ),
+    tune: str | None = typer.Option(
+        None,
+        "--tune",
+        help="Tune each model on the train split first: setfit, linear-head, lora, full ...",
+    ),
+    curve: str | None = typer.Option(
+        None,
+        "--curve",
+        help="Learning curve: train sizes, e.g. 8,32,128 (the whole train split is added).",
+    ),
+    draws: int | None = typer.Option(
+        None, "--draws", min=1, max=20, help="Learning curve: random samples per size (3)."
     ),
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels."),
     by: str | None = typer.Option(
@@ -217,6 +246,7 @@ def run(
     """Run an evaluation and write results.json, examples.jsonl and report.html."""
     from fondasi.evaluate import evaluate, load_config
     from fondasi.evaluate.config import EvalConfig
+    from fondasi.tune.for_eval import eval_tuner
 
     options = dict(locals())
     settings: Settings = ctx.obj
@@ -233,7 +263,7 @@ def run(
     except ValidationError as exc:
         raise validation_message(exc, FLAGS) from None
     with _progress() as bars:
-        results, folder = evaluate(config, settings, out, bars)
+        results, folder = evaluate(config, settings, out, bars, eval_tuner(settings, config.seed))
     show(results)
     console.print(f"\nwrote {esc(str(folder))}/results.json, examples.jsonl, report.html")
 
@@ -301,6 +331,32 @@ def show(results: Any) -> None:
         table.add_row(esc(c.name), *cells, p50, rate, cost, str(c.failures), style=style)
     console.print(table)
     for sentence in results.verdict:
+        console.print(esc(sentence), soft_wrap=True)
+    if results.curve is not None:
+        show_curve(results.curve)
+
+
+def show_curve(curve: Any) -> None:
+    """The learning curve as a table: a row per series, a column per train size."""
+    table = Table(
+        title=f"learning curve: {esc(curve.metric)} by labelled examples "
+        f"(mean of {curve.draws} samples [95% interval])",
+        title_justify="left",
+        pad_edge=False,
+    )
+    table.add_column("candidate", min_width=24, overflow="fold")
+    for size in curve.sizes:
+        table.add_column(str(size), justify="right")
+    for series in curve.series:
+        cells = [
+            f"{p.value:.3f}" + (f" [dim][{p.low:.2f}–{p.high:.2f}][/]" if p.low is not None else "")
+            for p in series.points
+        ]
+        if not series.learns:
+            cells = [cells[0] + " [dim](no labels)[/]", *["[dim]=[/]"] * (len(cells) - 1)]
+        table.add_row(esc(series.name), *cells, style="dim" if series.kind == "baseline" else None)
+    console.print(table)
+    for sentence in curve.summary:
         console.print(esc(sentence), soft_wrap=True)
 
 

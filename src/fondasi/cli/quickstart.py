@@ -1,9 +1,11 @@
-"""``fondasi quickstart``: the whole loop on a bundled Indonesian customer-service task.
+"""``fondasi quickstart``: the whole loop on bundled Indonesian customer-service tasks.
 
-know → choose → use (zero-shot, few-shot) → adapt (LoRA, full fine-tuning) → measure
-(one ``fondasi eval`` run, one report) → guard (PII masked before a cloud call) → serve.
-Each step says what it does and why; the end prints the leaderboard and the report path.
-The steps call the same code as the commands they stand for, nothing special-cased.
+know → choose → use (zero-shot, few-shot; the local instruct model writing JSON, a reply and
+a tool call; speech to text) → adapt (a head on frozen embeddings, SetFit) → measure (one
+``fondasi eval`` run with a learning curve, one report; a second task) → guard (PII masked
+before a cloud call) → serve. Each step says what it does and why; the end prints the
+leaderboard and the report path. The steps call the same code as the commands they stand
+for, nothing special-cased.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import typer
 
 from fondasi.cli._render import console, esc
+from fondasi.cli.tour_instruct import instruct_and_speech
 from fondasi.errors import BadInputError
 from fondasi.settings import Settings
 
@@ -37,14 +40,35 @@ class Plan:
     """How big each step is: the full tour, or the fast one the tests run."""
 
     test_rows: int | None  # None: the whole dev set
-    tune_steps: int | None  # None: the method's epochs, early stopping on dev
+    sizes: list[int]  # the learning curve's train sizes (the whole split is added)
+    draws: int  # samples per size
     shots: int  # labelled examples the embedding models see (few-shot prototypes)
-    gemma: bool  # Gemma 3 270M few-shot: seconds per example on a laptop CPU
+    setfit: dict[str, Any]  # SetFit's settings: its pairs are most of the tour's time
+    llm: bool  # the instruct model among the candidates (zero-shot, by log-probability)
+    second_task: bool  # intent-id, so the tour does not rest on one test set
     retrieval: bool
 
 
-FULL = Plan(test_rows=None, tune_steps=None, shots=24, gemma=True, retrieval=True)
-FAST = Plan(test_rows=24, tune_steps=6, shots=6, gemma=False, retrieval=False)
+FULL = Plan(
+    test_rows=None,
+    sizes=[8, 32, 128],
+    draws=3,
+    shots=24,
+    setfit={"pairs": 4},
+    llm=True,
+    second_task=True,
+    retrieval=True,
+)
+FAST = Plan(
+    test_rows=24,
+    sizes=[6],
+    draws=1,
+    shots=6,
+    setfit={"pairs": 2, "max_steps": 4},
+    llm=False,
+    second_task=False,
+    retrieval=False,
+)
 
 
 @dataclass
@@ -88,6 +112,7 @@ def quickstart(
     )
     know_and_choose(tour)
     use(tour)
+    instruct_and_speech(tour.settings, 3, step)
     adapt(tour)
     results, report = measure(tour)
     guard(tour)
@@ -113,8 +138,9 @@ def know_and_choose(tour: Tour) -> None:
         for reason in pick.why[:2]:
             console.print(f"     [dim]- {esc(reason)}[/]", soft_wrap=True)
     console.print(
-        "The bundled models (multilingual-e5-small, all-MiniLM-L6-v2, SmolLM2-135M) run on "
-        "any laptop; the next steps test them on your data instead of trusting the ranking."
+        "The bundled models (multilingual-e5-small, all-MiniLM-L6-v2, Qwen2.5-Coder-0.5B-"
+        "Instruct, Whisper base) run on any laptop; the next steps test them on your data "
+        "instead of trusting the ranking."
     )
 
 
@@ -122,15 +148,12 @@ def use(tour: Tour) -> None:
     """Step 2: zero-shot and few-shot on a few messages, before any training."""
     from fondasi.data import bundled, read_jsonl
     from fondasi.models.load import load
-    from fondasi.models.prompting import ask
 
     step(
         2,
         "Use: zero-shot and few-shot, no training",
-        "Zero-shot compares each message with a description of each label; few-shot shows "
-        "the model a handful of labelled examples first. A small language model (SmolLM2) "
-        "classifies two ways: by the probability it gives each label after the prompt, or by "
-        "writing an answer that is read as a label.",
+        "Zero-shot compares each message with a description of each label; few-shot "
+        "compares it with a handful of labelled examples of each label instead.",
     )
     train = balanced(read_jsonl(bundled(f"{TASK}-train")), tour.plan.shots)
     messages = ["Barangnya cepat sampai dan rapi, mantap!", "Aplikasinya error terus, kapok."]
@@ -142,18 +165,9 @@ def use(tour: Tour) -> None:
             f"  {esc(text)!s:<45} zero-shot → [bold]{a[0].label}[/] ({a[0].score:.2f}), "
             f"few-shot → [bold]{b[0].label}[/] ({b[0].score:.2f})"
         )
-    smol = load("smollm2-135m-instruct", tour.settings)
-    scored = smol.classify(messages, list(LABELS), template="sentiment-id")
-    for text, ranking in zip(messages, scored, strict=True):
-        answer = ask(smol, "sentiment-id", input=text, labels=list(LABELS))
-        console.print(
-            f"  {esc(text)!s:<45} SmolLM2 by log-probability → [bold]{ranking[0].label}[/], "
-            f"by generation → [bold]{esc(str(answer.value or '(no label)'))}[/] "
-            f"(it wrote {esc(answer.text.strip()[:30])!r})"
-        )
     console.print(
         f"(few-shot: {len(train)} labelled examples, {len(train) // len(LABELS)} per label.) "
-        "Step 4 measures every approach on held-out messages, not just two."
+        "Step 5 measures every approach on held-out messages, not just two."
     )
 
 
@@ -171,61 +185,65 @@ def balanced(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
 
 
 def adapt(tour: Tour) -> None:
-    """Step 3: LoRA and full fine-tuning of MiniLM on the bundled training set."""
+    """Step 4: a linear head on frozen e5 embeddings, tuned on the bundled training set."""
     from fondasi.cli.tune import show_result
     from fondasi.data import bundled
     from fondasi.tune.local import tune
     from fondasi.tune.options import TuneOptions
 
     step(
-        3,
-        "Adapt: fine-tune all-MiniLM-L6-v2, with LoRA and fully",
-        "LoRA trains about 1% of the weights in small adapter matrices; full fine-tuning "
-        "trains them all. Both learn from 300 labelled messages; the dev set picks when to "
-        "stop. Each result is shown beside a TF-IDF + logistic-regression baseline.",
+        4,
+        "Adapt: a classifier head on a frozen pre-trained encoder",
+        "The recipe engineers reach for with a few hundred labels: multilingual-e5 turns each "
+        "message into a vector it learned on billions of sentences, and a logistic regression "
+        "learns the labels on top in seconds. SetFit, which also tunes the encoder itself, runs "
+        "in step 5. The result is shown beside a TF-IDF + logistic-regression baseline.",
     )
-    for method in ("lora", "full"):
-        out = tour.out / f"minilm-{method}"
-        options = TuneOptions(
-            base="all-minilm-l6-v2",
-            data=bundled(f"{TASK}-train"),
-            eval_data=bundled(f"{TASK}-dev"),
-            out=out,
-            method=method,
-            max_steps=tour.plan.tune_steps,
-            seed=0,
-        )
-        show_result(tune(options, tour.settings))
-        tour.tuned[method] = out
+    out = tour.out / "e5-linear-head"
+    options = TuneOptions(
+        base="multilingual-e5-small",
+        data=bundled(f"{TASK}-train"),
+        eval_data=bundled(f"{TASK}-dev"),
+        out=out,
+        method="linear-head",
+        seed=0,
+    )
+    show_result(tune(options, tour.settings))
+    tour.tuned["linear-head"] = out
 
 
 def measure(tour: Tour) -> tuple[Any, Path]:
-    """Step 4: every approach in one evaluation run, one report."""
+    """Step 5: every approach in one evaluation run with a learning curve, one report."""
     from fondasi.cli.eval import _progress, show
     from fondasi.evaluate import EvalConfig, evaluate
+    from fondasi.tune.for_eval import eval_tuner
 
     step(
-        4,
-        "Measure: every approach on the same held-out messages, in one report",
+        5,
+        "Measure: every approach on the same held-out messages, and how many labels each needs",
         "One `fondasi eval` run: quality with 95% intervals, latency, throughput and cost per "
         "candidate, beside honest baselines (TF-IDF + logistic regression fitted on the same "
-        "training messages, the majority class, random guessing).",
+        "training messages, the majority class, random guessing). The learning curve gives "
+        "every approach that learns from labels random samples of the training set, from a "
+        "handful to all of it: is a pre-trained model worth it, and at how many labels?",
     )
-    shots = tour.plan.shots
+    plan = tour.plan
     candidates: list[dict[str, Any]] = [
         {"model": "multilingual-e5-small"},
-        {"model": "multilingual-e5-small", "shots": shots},
-        {"model": "all-minilm-l6-v2", "shots": shots},
-        *({"model": f"tuned:{path}", "name": f"minilm {m}"} for m, path in tour.tuned.items()),
+        {"model": "multilingual-e5-small", "shots": plan.shots},
+        {"model": "multilingual-e5-small", "head": "linear"},
+        {
+            "model": "all-minilm-l6-v2",
+            "tune": "setfit",
+            "tune_options": plan.setfit,
+            "name": "all-minilm-l6-v2 · SetFit",
+        },
     ]
-    smol = {"model": "smollm2-135m-instruct", "template": "sentiment-id"}
-    candidates += [smol, {**smol, "by": "generation"}]
-    if tour.plan.gemma:
-        gemma = {"model": "gemma-3-270m", "template": "sentiment-id"}
-        candidates.append({**gemma, "shots": 6, "select": "balanced"})
+    if plan.llm:
+        candidates.append({"model": tour.settings.chat_model, "template": "sentiment-id"})
     data: dict[str, Any] = {"path": f"bundled:{TASK}-dev"}
-    if tour.plan.test_rows:
-        data["limit"] = tour.plan.test_rows
+    if plan.test_rows:
+        data["limit"] = plan.test_rows
     config = EvalConfig.model_validate(
         {
             "name": "Sentimen pesan pelanggan (quickstart)",
@@ -234,16 +252,62 @@ def measure(tour: Tour) -> tuple[Any, Path]:
             "train": {"path": f"bundled:{TASK}-train"},
             "labels": LABELS,
             "candidates": candidates,
+            "curve": {"sizes": plan.sizes, "draws": plan.draws},
+            "seed": 0,
+            "cache": str(tour.out / "eval-cache.sqlite"),
+        }
+    )
+    tuner = eval_tuner(tour.settings, config.seed)
+    with _progress() as bars:
+        results, folder = evaluate(config, tour.settings, tour.out / "eval", bars, tuner)
+    show(results)
+    if plan.second_task:
+        intents(tour)
+    if plan.retrieval:
+        faq_search(tour)
+    return results, folder / "report.html"
+
+
+INTENTS = {
+    "lacak_pesanan": "lacak pesanan: paket belum sampai, posisi kurir, nomor resi",
+    "batal_pesanan": "batalkan pesanan yang belum dikirim",
+    "refund_retur": "pengembalian dana atau retur barang rusak atau salah kirim",
+    "pembayaran_gagal": "pembayaran gagal, saldo terpotong, transfer belum masuk",
+    "promo_voucher": "promo, voucher, diskon, cashback, kode kupon",
+    "akun_login": "akun, login, kata sandi, OTP, verifikasi",
+    "info_produk": "pertanyaan tentang produk: ukuran, bahan, stok, garansi",
+    "keluhan_layanan": "keluhan tentang pelayanan penjual, kurir atau customer service",
+}
+
+
+def intents(tour: Tour) -> None:
+    """Step 5b: a second task, eight intents of informal, code-mixed messages."""
+    from fondasi.cli.eval import _progress, show
+    from fondasi.evaluate import EvalConfig, evaluate
+
+    console.print(
+        "\nA second task, so the verdict does not rest on one test set: route 160 informal, "
+        "code-mixed customer messages to eight intents."
+    )
+    config = EvalConfig.model_validate(
+        {
+            "name": "Intent pesan pelanggan (quickstart)",
+            "task": "classification",
+            "data": {"path": "bundled:intent-id-test"},
+            "train": {"path": "bundled:intent-id-train"},
+            "labels": INTENTS,
+            "candidates": [
+                {"model": "multilingual-e5-small"},
+                {"model": "multilingual-e5-small", "head": "linear"},
+            ],
+            "curve": {"sizes": tour.plan.sizes, "draws": tour.plan.draws},
             "seed": 0,
             "cache": str(tour.out / "eval-cache.sqlite"),
         }
     )
     with _progress() as bars:
-        results, folder = evaluate(config, tour.settings, tour.out / "eval", bars)
+        results, _ = evaluate(config, tour.settings, tour.out / "eval-intent", bars)
     show(results)
-    if tour.plan.retrieval:
-        faq_search(tour)
-    return results, folder / "report.html"
 
 
 def faq_search(tour: Tour) -> None:
@@ -298,12 +362,12 @@ class CloudStandIn:
 
 
 def guard(tour: Tour) -> None:
-    """Step 5: personal data masked before a (stand-in) cloud call, restored after."""
+    """Step 6: personal data masked before a (stand-in) cloud call, restored after."""
     from fondasi.guard import Policy
     from fondasi.guard.config import PolicyConfig
 
     step(
-        5,
+        6,
         "Guard: personal data never reaches the cloud",
         "A guard policy pseudonymises NIK and phone numbers before the request leaves the "
         "machine and puts them back in the answer. Here the cloud API is a local stand-in, so "
@@ -317,21 +381,21 @@ def guard(tour: Tour) -> None:
     console.print(f"  user reads:     {esc(answer.text)}", soft_wrap=True)
 
 
-def classify_body(candidate: Any) -> str:
-    """The curl arguments that ask the served candidate for a label (tuned ones know theirs)."""
+def classify_body(model: str) -> str:
+    """The curl arguments that ask the served model for a label (tuned ones know theirs)."""
     import json
     import shlex
 
-    body: dict[str, Any] = {"model": candidate.model, "input": "Pengirimannya cepat, mantap!"}
-    if not candidate.model.startswith("tuned:"):
+    body: dict[str, Any] = {"model": model, "input": "Pengirimannya cepat, mantap!"}
+    if not model.startswith("tuned:"):
         body["labels"] = list(LABELS)
     return "-H 'content-type: application/json' -d " + shlex.quote(json.dumps(body))
 
 
 def serve(tour: Tour, results: Any, report: Path) -> None:
-    """Step 6: what to pick, and how to serve it."""
+    """Step 7: what to pick, and how to serve it."""
     step(
-        6,
+        7,
         "Serve: put the winner behind an OpenAI-compatible API",
         "The leaderboard above is the evidence; the report has the charts, the confusion "
         "matrices and the worst examples side by side.",
@@ -340,15 +404,20 @@ def serve(tour: Tour, results: Any, report: Path) -> None:
     best = models[0] if models else None
     if best is not None and best.model:
         console.print(f"Best model on this data: [bold]{esc(best.name)}[/] ({esc(best.approach)})")
-        console.print(f"  fondasi serve --models {esc(best.model)}")
-        console.print(f"  curl -s 127.0.0.1:8000/v1/classify {esc(classify_body(best))}")
+        served = best.model
+        if (best.spec or {}).get("head") == "linear" and "linear-head" in tour.tuned:
+            # The eval fitted the head in memory; step 4 saved the same recipe to a folder.
+            served = f"tuned:{tour.tuned['linear-head']}"
+            console.print("  (the same recipe step 4 saved as a model folder)")
+        console.print(f"  fondasi serve --models {esc(served)}")
+        console.print(f"  curl -s 127.0.0.1:8000/v1/classify {esc(classify_body(served))}")
         if best.approach.startswith("few-shot"):
             console.print(
                 "  (few-shot: add the labelled messages it learned from as "
                 '"examples": [{"text": ..., "label": ...}, ...])'
             )
     tuned = [c for c in models if c.model and c.model.startswith("tuned:")]
-    if tuned and tuned[0] is not best:
+    if tuned and tuned[0] is not best and tuned[0].model:
         console.print(f"Best fine-tuned model: [bold]{esc(tuned[0].name)}[/], served the same way:")
         console.print(f"  fondasi serve --models {esc(tuned[0].model)}")
     console.print("  then open http://127.0.0.1:8000/ui in a browser (the dashboard)")

@@ -27,6 +27,7 @@ class Baseline:
     task: ClassVar[str]
     name: ClassVar[str]
     label: ClassVar[str]
+    learns: ClassVar[bool] = False  # its answers change with the train split (learning curves)
 
     def fit(self, context: Context) -> None:
         """Learn from ``context.train`` (most baselines need little)."""
@@ -83,6 +84,7 @@ class TfidfLogistic(Baseline):
 
     task = "classification"
     name = "tfidf-lr"
+    learns = True
     label = "baseline · TF-IDF + LR"
 
     def fit(self, context: Context) -> None:

@@ -61,6 +61,16 @@ class CandidateSpec(BaseModel):
         "(logistic regression), knn (k from shots, else leave-one-out) or hybrid (TF-IDF + "
         "embeddings).",
     )
+    tune: str | None = Field(
+        default=None,
+        description="Fine-tune the model on the train split with this tune method first "
+        "(setfit, linear-head, lora, full ...) and evaluate what it learned.",
+    )
+    tune_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of that tuning, as `fondasi tune` names them (pairs, epochs, "
+        "max_steps, learning_rate ...).",
+    )
     calibrate: bool = Field(
         default=True, description="Contextual calibration of label log-probabilities."
     )
@@ -75,7 +85,9 @@ class CandidateSpec(BaseModel):
     @property
     def approach(self) -> str:
         """The way the model is used, in words."""
-        if self.model.startswith("tuned:"):
+        if self.tune:
+            kind = f"tuned {self.tune}"
+        elif self.model.startswith("tuned:"):
             # A tuned language model can still take shots; the name must say so.
             kind = "tuned" + (f" few-shot k={self.shots}" if self.shots else "")
         elif self.head:
@@ -97,6 +109,43 @@ class CandidateSpec(BaseModel):
         if model.startswith("tuned:"):
             model = "tuned:" + Path(model[6:]).name
         return f"{model} · {self.approach}"
+
+    @property
+    def learns(self) -> bool:
+        """Whether the train split changes its answers (few-shot, a head, tuning)."""
+        return bool(self.shots or self.head or self.tune or self.select == "knn")
+
+
+class CurveSpec(BaseModel):
+    """A learning curve: the candidates that learn from the train split, given samples of it
+    of growing size, scored on the same test examples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sizes: list[int] = Field(
+        default=[8, 16, 32, 64, 128, 256],
+        min_length=1,
+        description="Labelled examples per point; the whole train split is always the last.",
+    )
+    draws: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Random samples per size; the interval covers both the sample and the "
+        "test examples.",
+    )
+    candidates: list[str] | None = Field(
+        default=None,
+        description="Names of the candidates to draw; default: every candidate that learns "
+        "from the train split, and those that do not as flat lines.",
+    )
+
+    @field_validator("sizes")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(size < 2 for size in value):
+            raise ValueError("every size needs at least 2 examples")
+        return sorted(set(value))
 
 
 class JudgeSpec(BaseModel):
@@ -140,6 +189,10 @@ class EvalConfig(BaseModel):
         default=True, description="Honest baselines: true (all for the task), false, or names."
     )
     judge: JudgeSpec | None = Field(default=None, description="Judge model for the judge metric.")
+    curve: CurveSpec | None = Field(
+        default=None,
+        description="Learning curve: how quality grows with the number of labelled examples.",
+    )
     json_schema: dict[str, Any] | str | None = Field(
         default=None,
         description="Structured extraction: the answers' JSON schema, inline or a .json file; "

@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from fondasi.evaluate.charts import Bar, Point, bars, scatter
+from fondasi.evaluate.curve_chart import curve_chart
 from fondasi.evaluate.results import CandidateResult, Results
 from fondasi.evaluate.stats import pareto
 
@@ -190,6 +191,7 @@ def render(results: Results, rows: list[dict[str, Any]]) -> str:
             split=split,
             warn=any(s.startswith("A baseline wins") for s in results.verdict),
             charts=charts(results),
+            curve=curve_chart(results.curve) if results.curve else None,
             matrices=matrices,
             names=[c.name for c in results.candidates],
             hardest=worst(results, rows),

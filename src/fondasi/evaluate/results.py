@@ -79,6 +79,42 @@ class Significance(BaseModel):
     significant: bool = Field(description="p < 0.05.")
 
 
+class CurvePoint(BaseModel):
+    """A series at one number of labelled examples: the mean over draws and its interval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int
+    value: float
+    low: float | None = None
+    high: float | None = None
+    draws: list[float] = Field(default_factory=list, description="The metric on each sample.")
+
+
+class CurveSeries(BaseModel):
+    """One candidate or baseline across the sizes; ``learns`` False: a flat reference line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Literal["model", "baseline"]
+    learns: bool
+    points: list[CurvePoint]
+
+
+class Curve(BaseModel):
+    """Quality against the number of labelled examples, on the run's test examples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    sizes: list[int]
+    draws: int
+    train_rows: int
+    series: list[CurveSeries]
+    summary: list[str] = Field(default_factory=list, description="What the curve shows.")
+
+
 class Results(BaseModel):
     """Everything a run found (schema version 1)."""
 
@@ -99,6 +135,7 @@ class Results(BaseModel):
     significance: Significance | None = None
     verdict: list[str] = Field(description="What the run shows, in sentences.")
     judge_prompt: str | None = None
+    curve: Curve | None = None
     config: dict[str, Any]
 
 

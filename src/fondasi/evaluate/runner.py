@@ -9,6 +9,7 @@ reports).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -22,12 +23,13 @@ from fondasi.evaluate import results as results_io
 from fondasi.evaluate.baselines import for_task
 from fondasi.evaluate.cache import PredictionCache
 from fondasi.evaluate.config import DataSpec, EvalConfig, JudgeSpec
+from fondasi.evaluate.curve import Tuner, learning_curve, slug
 from fondasi.evaluate.datasets import Example, load_examples, source_path, split, splits_in
 from fondasi.evaluate.execution import CandidateRun, load_model
 from fondasi.evaluate.executors import executor
 from fondasi.evaluate.metrics import Chosen, choose
-from fondasi.evaluate.results import CandidateResult, Results
-from fondasi.evaluate.scoring import accounting, notes_for, score, significance, verdict
+from fondasi.evaluate.results import Results
+from fondasi.evaluate.scoring import scored, verdict
 from fondasi.evaluate.tasks import Context, Task, get_task
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ def build_context(
     """Test and train examples, labels and corpus, and a description of where they came from."""
     data = read_data(task, config.data, "data")
     info: dict[str, Any] = {"path": str(source_path(config.data)), "rows": len(data)}
-    wants_train = any(c.shots for c in config.candidates) or (
+    wants_train = any(c.learns for c in config.candidates) or (
         config.baselines is not False and _labelled_texts(task)
     )
     train: list[Example] = []
@@ -219,12 +221,18 @@ def evaluate(
     settings: Settings,
     out: Path | None = None,
     bars: Bars | None = None,
+    tuner: Tuner | None = None,
 ) -> tuple[Results, Path]:
-    """Run every candidate and baseline, score them, write the three files; return results."""
+    """Run every candidate and baseline, score them, write the three files; return results.
+
+    ``tuner`` tunes the candidates that ask for it (``tune:``); the CLI and the Python API
+    pass fondasi's own.
+    """
     task = get_task(config.task)
     chosen = metrics_for(task, config)
     baselines = for_task(task.name, config.baselines)
     context, info = build_context(task, config, settings)
+    folder = out or default_out(settings, config)
     cache_path = (
         Path(config.cache).expanduser()
         if config.cache
@@ -233,60 +241,32 @@ def evaluate(
     cache = PredictionCache(cache_path)
     progress = bars or (lambda label, total: lambda n: None)
     try:
-        runs = executor(config.executor).run(task, context, cache, settings, progress)
+        tuned = dataclasses.replace(context, config=with_tuned(context, folder, tuner))
+        runs = executor(config.executor).run(task, tuned, cache, settings, progress)
         base_runs = [run_baseline(b, context, settings) for b in baselines]
         judge_prompt = None
         if any(c.metric.reads == "judge" for c in chosen):
             judge_prompt = grade([*runs, *base_runs], task, context, settings, cache)
+        ranked, test = scored(task, chosen, context, [*runs, *base_runs], settings)
+        curve = None
+        if config.curve is not None:
+            curve = learning_curve(
+                task,
+                context,
+                chosen[0],
+                ranked,
+                baselines,
+                cache,
+                settings,
+                folder,
+                progress,
+                tuner=tuner,
+            )
     finally:
         cache.close()
-    references = [example.fields[task.reference_field] for example in context.test]
-    results_list: list[CandidateResult] = []
-    head_outputs: dict[str, list[Any]] = {}
-    field = "judge" if chosen[0].metric.reads == "judge" else "output"
-    for run in [*runs, *base_runs]:
-        reprice(run.records, settings.hardware_usd_per_hour)
-        values, interval, details = score(
-            task, chosen, references, run.records, rounds=config.bootstrap, seed=config.seed
-        )
-        spent = accounting(run.records)
-        is_base = run.spec.model.startswith("baseline:")
-        throughput = None
-        succeeded = len(run.records) - spent["failures"]
-        if run.computed and run.wall_seconds > 0 and succeeded:
-            throughput = min(run.computed, succeeded) / run.wall_seconds
-        elif spent["seconds"] > 0:
-            throughput = succeeded / spent["seconds"]
-        result = CandidateResult(
-            name=run.spec.label,
-            kind="baseline" if is_base else "model",
-            model=None if is_base else run.spec.model,
-            approach="baseline" if is_base else run.spec.approach,
-            spec=None if is_base else run.spec.model_dump(mode="json", exclude_defaults=True),
-            metrics=values,
-            ci=interval,
-            examples=len(run.records),
-            failures=spent["failures"],
-            errors=spent["errors"],
-            computed=run.computed,
-            cached=run.cached,
-            latency=spent["latency"],
-            throughput=throughput,
-            load_seconds=run.load_seconds,
-            tokens=spent["tokens"],
-            cost_usd=spent["cost_usd"],
-            details=details,
-        )
-        result.notes = notes_for(result, task)
-        results_list.append(result)
-        head_outputs[result.name] = [row.get(field) for row in run.records]
-    head = chosen[0]
-    ranked = sorted(results_list, key=lambda r: (r.failures == r.examples, -r.metrics[head.name]))
-    test = significance(
-        ranked, head_outputs, head, references, min(config.bootstrap, 1000), config.seed
-    )
     from fondasi.version import __version__
 
+    head = chosen[0]
     results = Results(
         fondasi_version=__version__,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -301,10 +281,10 @@ def evaluate(
         significance=test,
         verdict=verdict(ranked, head, test),
         judge_prompt=judge_prompt,
+        curve=curve,
         config=config.model_dump(mode="json", exclude_defaults=True),
     )
     rows = example_rows(task, context, [*runs, *base_runs])
-    folder = out or default_out(settings, config)
     results_io.write(folder, results, rows)
     from fondasi.evaluate.report import write_report
 
@@ -312,13 +292,30 @@ def evaluate(
     return results, folder
 
 
-def reprice(records: list[dict[str, Any]], usd_per_hour: float) -> None:
-    """Local calls cost their time at today's hardware rate, cached ones included."""
-    from fondasi.costs import local_cost
-
-    for row in records:
-        if row.get("local") and row.get("seconds") is not None:
-            row["cost_usd"] = local_cost(float(row["seconds"]), usd_per_hour)
+def with_tuned(context: Context, folder: Path, tuner: Tuner | None) -> EvalConfig:
+    """The config with each ``tune:`` candidate tuned on the train split and named as asked."""
+    config = context.config
+    wanted = [c for c in config.candidates if c.tune]
+    if not wanted:
+        return config
+    if tuner is None:
+        names = ", ".join(c.label for c in wanted)
+        raise BadInputError(f"{names}: tuning in an eval needs the CLI or fondasi.api")
+    if not context.train:
+        raise BadInputError("tune: candidates need train examples (train:, or a split)")
+    candidates = [
+        c.model_copy(
+            update={
+                "model": tuner(c, context.train, folder / "tuned" / slug(c.label)),
+                "tune": None,
+                "name": c.label,
+            }
+        )
+        if c.tune
+        else c
+        for c in config.candidates
+    ]
+    return config.model_copy(update={"candidates": candidates})
 
 
 def example_rows(task: Task, context: Context, runs: list[CandidateRun]) -> list[dict[str, Any]]:

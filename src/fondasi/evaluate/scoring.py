@@ -14,8 +14,10 @@ from fondasi.evaluate.results import (
 from fondasi.evaluate.stats import bootstrap, paired_test, percentile
 
 if TYPE_CHECKING:
+    from fondasi.evaluate.execution import CandidateRun
     from fondasi.evaluate.metrics import Chosen
-    from fondasi.evaluate.tasks import Task
+    from fondasi.evaluate.tasks import Context, Task
+    from fondasi.settings import Settings
 
 ALPHA = 0.05
 
@@ -159,3 +161,69 @@ def verdict(
         cheapest = min(priced, key=lambda c: c.cost_usd or 0.0)
         said.append(f"Cheapest model candidate: {cheapest.name} (${cheapest.cost_usd:.2g} in all).")
     return said
+
+
+def scored(
+    task: Task,
+    chosen: list[Chosen],
+    context: Context,
+    runs: list[CandidateRun],
+    settings: Settings,
+) -> tuple[list[CandidateResult], Any]:
+    """Each run's results, best first, and the paired test between the top two."""
+    config = context.config
+    references = [example.fields[task.reference_field] for example in context.test]
+    results_list: list[CandidateResult] = []
+    head_outputs: dict[str, list[Any]] = {}
+    field = "judge" if chosen[0].metric.reads == "judge" else "output"
+    for run in runs:
+        reprice(run.records, settings.hardware_usd_per_hour)
+        values, interval, details = score(
+            task, chosen, references, run.records, rounds=config.bootstrap, seed=config.seed
+        )
+        spent = accounting(run.records)
+        is_base = run.spec.model.startswith("baseline:")
+        throughput = None
+        succeeded = len(run.records) - spent["failures"]
+        if run.computed and run.wall_seconds > 0 and succeeded:
+            throughput = min(run.computed, succeeded) / run.wall_seconds
+        elif spent["seconds"] > 0:
+            throughput = succeeded / spent["seconds"]
+        result = CandidateResult(
+            name=run.spec.label,
+            kind="baseline" if is_base else "model",
+            model=None if is_base else run.spec.model,
+            approach="baseline" if is_base else run.spec.approach,
+            spec=None if is_base else run.spec.model_dump(mode="json", exclude_defaults=True),
+            metrics=values,
+            ci=interval,
+            examples=len(run.records),
+            failures=spent["failures"],
+            errors=spent["errors"],
+            computed=run.computed,
+            cached=run.cached,
+            latency=spent["latency"],
+            throughput=throughput,
+            load_seconds=run.load_seconds,
+            tokens=spent["tokens"],
+            cost_usd=spent["cost_usd"],
+            details=details,
+        )
+        result.notes = notes_for(result, task)
+        results_list.append(result)
+        head_outputs[result.name] = [row.get(field) for row in run.records]
+    head = chosen[0]
+    ranked = sorted(results_list, key=lambda r: (r.failures == r.examples, -r.metrics[head.name]))
+    test = significance(
+        ranked, head_outputs, head, references, min(config.bootstrap, 1000), config.seed
+    )
+    return ranked, test
+
+
+def reprice(records: list[dict[str, Any]], usd_per_hour: float) -> None:
+    """Local calls cost their time at today's hardware rate, cached ones included."""
+    from fondasi.costs import local_cost
+
+    for row in records:
+        if row.get("local") and row.get("seconds") is not None:
+            row["cost_usd"] = local_cost(float(row["seconds"]), usd_per_hour)

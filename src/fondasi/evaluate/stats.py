@@ -49,6 +49,32 @@ def bootstrap(
     return Interval(float(low), float(high), level)
 
 
+def bootstrap_draws(
+    score: Score,
+    references: Sequence[Any],
+    draws: Sequence[Sequence[Any]],
+    rounds: int,
+    seed: int,
+    level: float = 0.95,
+) -> Interval | None:
+    """Percentile interval of ``score`` over two sources of chance: which training sample
+    was drawn (one of ``draws``, the outputs each gave) and which test examples were met."""
+    import numpy as np
+
+    n = len(references)
+    if rounds < 1 or n < 2 or not draws:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        outputs = draws[int(rng.integers(0, len(draws)))]
+        rows = rng.integers(0, n, n)
+        values.append(score([references[i] for i in rows], [outputs[i] for i in rows]))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(float(low), float(high), level)
+
+
 @dataclass(frozen=True)
 class Paired:
     """The outcome of a paired test between two candidates on the same examples."""
