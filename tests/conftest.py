@@ -41,9 +41,16 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache of converted weights for the whole run: GGUF is dequantised once."""
-    return tmp_path_factory.mktemp("model-cache")
+def model_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One cache of converted weights for the whole run, shared by the pytest workers: a
+    GGUF is dequantised (and split weights joined) once, not once per worker. Every cache
+    entry is written under a temporary name and renamed into place, so two workers filling
+    it at once each keep a whole copy."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base is a folder of the run's shared one.
+    folder = (base.parent if worker_id != "master" else base) / "model-cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(autouse=True)
