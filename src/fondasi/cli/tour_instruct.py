@@ -110,7 +110,7 @@ def _loaded(settings: Settings) -> Model | None:
 
     console.print(
         f"[dim]Loading {esc(settings.chat_model)}. A packaged GGUF model's first load "
-        "dequantises its weights into the cache (about 1–1.5 min, once); later loads take "
+        "dequantises its weights into the cache (about a minute, once); later loads take "
         "seconds.[/]",
         soft_wrap=True,
     )
