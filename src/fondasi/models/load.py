@@ -43,9 +43,29 @@ def load(ref: str, settings: Settings | None = None, catalog: Catalog | None = N
 
 
 def embedder_for(settings: Settings | None) -> Any:
-    """The settings' embedding model's ``embed``, for k-NN example selection."""
+    """The settings' embedding model's ``embed``, for k-NN example selection; each text is
+    embedded once (k-NN compares every input with the same pool of examples)."""
     settings = settings or Settings.load()
-    return load(settings.embedding_model, settings).embed
+    return memoised(load(settings.embedding_model, settings).embed)
+
+
+def memoised(embed: Any, most: int = 20_000) -> Any:
+    """``embed`` keeping each text's vector, the oldest forgotten past ``most`` texts."""
+    import numpy as np
+
+    kept: dict[str, Any] = {}
+
+    def cached(texts: str | list[str]) -> Any:
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        missing = list(dict.fromkeys(text for text in batch if text not in kept))
+        if missing:
+            kept.update(zip(missing, embed(missing), strict=True))
+        rows = np.stack([kept[text] for text in batch])
+        while len(kept) > most:
+            kept.pop(next(iter(kept)))
+        return rows
+
+    return cached
 
 
 def onnx_model(
