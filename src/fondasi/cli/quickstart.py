@@ -282,14 +282,10 @@ INTENTS = {
 
 def intents(tour: Tour) -> None:
     """Step 5b: a second task, eight intents of informal, code-mixed messages."""
-    from fondasi.cli.eval import _progress, show
-    from fondasi.evaluate import EvalConfig, evaluate
-
-    console.print(
-        "\nA second task, so the verdict does not rest on one test set: route 160 informal, "
-        "code-mixed customer messages to eight intents."
-    )
-    config = EvalConfig.model_validate(
+    side_eval(
+        tour,
+        "A second task, so the verdict does not rest on one test set: route 160 informal, "
+        "code-mixed customer messages to eight intents.",
         {
             "name": "Intent pesan pelanggan (quickstart)",
             "task": "classification",
@@ -302,24 +298,17 @@ def intents(tour: Tour) -> None:
             ],
             "curve": {"sizes": tour.plan.sizes, "draws": tour.plan.draws},
             "seed": 0,
-            "cache": str(tour.out / "eval-cache.sqlite"),
-        }
+        },
+        "eval-intent",
     )
-    with _progress() as bars:
-        results, _ = evaluate(config, tour.settings, tour.out / "eval-intent", bars)
-    show(results)
 
 
 def faq_search(tour: Tour) -> None:
-    """Step 4b: semantic search over a small help-centre FAQ, against BM25."""
-    from fondasi.cli.eval import _progress, show
-    from fondasi.evaluate import EvalConfig, evaluate
-
-    console.print(
-        "\nThe same customers also search the help centre: do embeddings find the right "
-        "answer better than keyword search (BM25)?"
-    )
-    config = EvalConfig.model_validate(
+    """Step 5c: semantic search over a small help-centre FAQ, against BM25."""
+    side_eval(
+        tour,
+        "The same customers also search the help centre: do embeddings find the right "
+        "answer better than keyword search (BM25)?",
         {
             "name": "Pencarian FAQ (quickstart)",
             "task": "retrieval",
@@ -328,11 +317,20 @@ def faq_search(tour: Tour) -> None:
                 "corpus": {"path": "bundled:eval-retrieval-id-corpus"},
             },
             "candidates": [{"model": "multilingual-e5-small"}, {"model": "all-minilm-l6-v2"}],
-            "cache": str(tour.out / "eval-cache.sqlite"),
-        }
+        },
+        "eval-faq",
     )
+
+
+def side_eval(tour: Tour, intro: str, config: dict[str, Any], folder: str) -> None:
+    """One more eval run after the main one, sharing its prediction cache."""
+    from fondasi.cli.eval import _progress, show
+    from fondasi.evaluate import EvalConfig, evaluate
+
+    console.print("\n" + intro)
+    checked = EvalConfig.model_validate({**config, "cache": str(tour.out / "eval-cache.sqlite")})
     with _progress() as bars:
-        results, _ = evaluate(config, tour.settings, tour.out / "eval-faq", bars)
+        results, _ = evaluate(checked, tour.settings, tour.out / folder, bars)
     show(results)
 
 

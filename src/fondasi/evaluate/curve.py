@@ -22,6 +22,7 @@ import numpy as np
 from fondasi.evaluate.execution import compute, describe, load_model, plan
 from fondasi.evaluate.results import Curve, CurvePoint, CurveSeries
 from fondasi.evaluate.stats import bootstrap_draws
+from fondasi.models.load import memoised
 
 if TYPE_CHECKING:
     from fondasi.evaluate.baselines import Baseline
@@ -71,19 +72,19 @@ class Memo:
 
     def __init__(self, model: Any) -> None:
         self._model = model
-        self._kept: dict[tuple[Any, str], np.ndarray[Any, Any]] = {}
+        self._by_purpose: dict[Any, Any] = {}  # purpose -> the model's embed, memoised
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     def embed(self, texts: Any, purpose: Any = None) -> np.ndarray[Any, Any]:
         """The model's vectors, each text embedded once per purpose."""
-        batch = [texts] if isinstance(texts, str) else list(texts)
-        missing = list(dict.fromkeys(t for t in batch if (purpose, t) not in self._kept))
-        if missing:
-            for text, row in zip(missing, self._model.embed(missing, purpose), strict=True):
-                self._kept[(purpose, text)] = row
-        return np.stack([self._kept[(purpose, text)] for text in batch])
+        if purpose not in self._by_purpose:
+            self._by_purpose[purpose] = memoised(
+                lambda batch: self._model.embed(batch, purpose), most=1_000_000
+            )
+        rows: np.ndarray[Any, Any] = self._by_purpose[purpose](texts)
+        return rows
 
 
 def slug(text: str) -> str:
